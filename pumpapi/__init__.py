@@ -1,0 +1,61 @@
+"""PumpAPI: inference service of a fleet of diesel motor pumps."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from pumpapi import settings
+
+__version__ = "0.1.0"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings (defaults < environment < `config`), extensions, blueprints."""
+    app = Flask(__name__)
+    app.config.from_mapping(settings.defaults())
+    app.config.update(settings.from_env())
+    if config:
+        app.config.update(config)
+    register_extensions(app)
+    register_errorhandlers(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from pumpapi import db, models
+    from pumpapi.extensions import json, smorest
+
+    app.json = json.OrjsonProvider(app)
+    app.extensions["pumpapi.api"] = smorest.init_app(app)
+    db.init_app(app)
+    models.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from pumpapi import errors
+
+    errors.register_errorhandlers(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from pumpapi.blueprints import MODULES
+
+    api = app.extensions["pumpapi.api"]
+    for module in MODULES:
+        module.register_blueprints(api)
+
+
+def register_commands(app: Flask) -> None:
+    from pumpapi.cli import COMMANDS
+
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,104 @@
+"""Liveness, readiness, and the compatibility aliases older clients call."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from pumpapi import db, models
+from pumpapi.extensions.smorest import Blueprint, Schema
+from marshmallow import fields
+
+blp = Blueprint(
+    "health",
+    __name__,
+    description="Liveness (/health) for restarts; readiness (/health/ready) for load balancers.",
+)
+
+
+class LivenessSchema(Schema):
+    status = fields.String(metadata={"example": "ok"})
+    message = fields.String(metadata={"example": "Service is healthy"})
+
+
+class ComponentSchema(Schema):
+    ready = fields.Boolean()
+    version = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    load_seconds = fields.Float(allow_none=True)
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(metadata={"description": "`ready` or `not ready`"})
+    ready = fields.Boolean()
+    components = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(ComponentSchema),
+        metadata={"description": "`database` and `model:<family>`, each with its state."},
+    )
+
+
+@blp.route("/health")
+class Liveness(MethodView):
+    @blp.response(200, LivenessSchema)
+    def get(self):
+        """Liveness: the process answers
+
+        Touches neither the database nor the models, so a PostgreSQL outage never restarts
+        healthy processes. Container healthchecks use this.
+        """
+        return {"status": "ok", "message": "Service is healthy"}
+
+
+def readiness() -> tuple[bool, dict]:
+    components = {"database": db.store().check()}
+    for family, status in models.registry().status().items():
+        components[f"model:{family}"] = status.as_dict()
+    return all(c["ready"] for c in components.values()), components
+
+
+@blp.route("/health/ready")
+class Readiness(MethodView):
+    @blp.response(200, ReadinessSchema)
+    @blp.alt_response(503, schema=ReadinessSchema, description="A component is not ready.")
+    def get(self):
+        """Readiness: the database answers and every configured model is loaded
+
+        Load balancers route traffic only to instances answering 200 here. The body names each
+        component and, when one is not ready, why.
+        """
+        ready, components = readiness()
+        body = {"status": "ready" if ready else "not ready", "ready": ready, "components": components}
+        return body, (200 if ready else 503)
+
+
+class HealthCheckSchema(Schema):
+    status = fields.String(metadata={"example": "healthy"})
+
+
+class PingSchema(Schema):
+    ping = fields.String(metadata={"example": "pong"})
+
+
+@blp.route("/health-check", methods=["GET", "POST"])
+class HealthCheckAlias(MethodView):
+    @blp.response(200, HealthCheckSchema)
+    def get(self):
+        """Compatibility alias of liveness for older clients"""
+        return {"status": "healthy"}
+
+    @blp.response(200, HealthCheckSchema)
+    def post(self):
+        """Compatibility alias of liveness for older clients (POST)"""
+        return {"status": "healthy"}
+
+
+@blp.route("/ping")
+class Ping(MethodView):
+    @blp.response(200, PingSchema)
+    def get(self):
+        """Compatibility alias of liveness for older clients"""
+        return {"ping": "pong"}
+
+
+def register_blueprints(api) -> None:
+    api.register_blueprint(blp)

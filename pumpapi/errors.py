@@ -1,0 +1,196 @@
+"""The one error envelope of the API, the typed errors the domain raises, and their handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class PumpAPIError(Exception):
+    """Base of the errors the service raises on purpose; each knows its HTTP status."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str, errors: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+class NotFound(PumpAPIError):
+    status_code = 404
+
+
+class MachineNotFound(NotFound):
+    """A pump with no readings (or unknown). The message is the one clients match (SPEC)."""
+
+    def __init__(self, machine: str):
+        super().__init__(f"Nenhum dado encontrado para a máquina: {machine}")
+        self.machine = machine
+
+
+class ModelNotFound(NotFound):
+    """No such family or version in the model store."""
+
+
+class InvalidInput(PumpAPIError):
+    """Input that passed the schema but cannot be used (e.g. wrong window shape)."""
+
+    status_code = 422
+
+
+class ServiceUnavailable(PumpAPIError):
+    """A dependency (database, model) is not available now; clients should retry later."""
+
+    status_code = 503
+
+
+class ModelNotReady(ServiceUnavailable):
+    """The family is configured but its model could not be loaded (missing, corrupted)."""
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """PostgreSQL is down, unreachable, too slow, or not configured."""
+
+
+class ArtifactCorrupted(Exception):
+    """A model artifact is missing or its sha256 differs from its metadata. Not an HTTP error:
+    the model registry records it and readiness reports it."""
+
+
+def error_body(
+    code: int, message: str, errors: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The SPEC envelope: success, error, code, status, and errors when fields are at fault."""
+    body: dict[str, Any] = {
+        "success": False,
+        "error": message,
+        "code": code,
+        "status": HTTPStatus(code).phrase,
+    }
+    if errors:
+        body["errors"] = dict(errors)
+    return body
+
+
+def _retry_after() -> dict[str, str]:
+    return {"Retry-After": str(current_app.config.get("RETRY_AFTER_SECONDS", 5))}
+
+
+def _flatten_locations(messages: Mapping[str, Any]) -> dict[str, Any]:
+    """webargs nests errors by location ({"json": {...}, "query": {...}}); clients want fields."""
+    flat: dict[str, Any] = {}
+    for location, fields in messages.items():
+        if isinstance(fields, Mapping):
+            flat.update(fields)
+        else:
+            flat[location] = fields
+    return flat
+
+
+def _describe(field: str, messages: Any) -> str:
+    if isinstance(messages, Mapping):
+        inner = "; ".join(f"{k}: {_describe_messages(v)}" for k, v in messages.items())
+        return f"'{field}' ({inner})"
+    return f"'{field}': {_describe_messages(messages)}"
+
+
+def _describe_messages(messages: Any) -> str:
+    if isinstance(messages, list | tuple):
+        return " ".join(str(m) for m in messages)
+    if isinstance(messages, Mapping):
+        return "; ".join(f"{k}: {_describe_messages(v)}" for k, v in messages.items())
+    return str(messages)
+
+
+MISSING = "Missing data for required field."
+
+
+def validation_message(errors: Mapping[str, Any]) -> str:
+    """One sentence a person can act on, naming the fields at fault."""
+    if set(errors) == {"_schema"}:
+        text = _describe_messages(errors["_schema"])
+        if "Invalid input type" in text:
+            return "The request body must be a JSON object."
+        return text
+    missing = [f for f, m in errors.items() if isinstance(m, list) and MISSING in m]
+    if missing and len(missing) == len(errors):
+        # Older clients match this Portuguese sentence (SPEC, Errors).
+        return f"Colunas esperadas {missing} não encontradas."
+    parts = [_describe(f, m) for f, m in errors.items()]
+    prefix = "Invalid field " if len(parts) == 1 else f"{len(parts)} invalid fields: "
+    return prefix + "; ".join(parts)
+
+
+def _http_message(error: HTTPException) -> str:
+    code = error.code or 500
+    if code == 404:
+        return f"No endpoint at {request.path}. The API is described at /docs."
+    if code == 405:
+        allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or ()))
+        return f"Method {request.method} is not allowed on {request.path}; use one of: {allowed}."
+    if code == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return f"The request body is larger than the limit of {limit} bytes."
+    if code == 400 and isinstance(error.description, str) and "JSON" in error.description:
+        return "The request body is not valid JSON."
+    return str(error.description or HTTPStatus(code).phrase)
+
+
+def handle_http_exception(error: HTTPException):
+    """Every werkzeug HTTPException, including webargs/smorest `abort`, in the one envelope."""
+    code = error.code or 500
+    data = getattr(error, "data", None) or {}
+    headers: dict[str, str] = {}
+    # Keep what werkzeug would have sent, e.g. `Allow` on 405.
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            headers[name] = value
+    headers.update(data.get("headers") or {})
+    errors = data.get("errors")
+    if errors is None and "messages" in data:
+        errors = _flatten_locations(data["messages"])
+    if "message" in data:
+        message = data["message"]
+    elif code == 422 and errors:
+        message = validation_message(errors)
+    elif code == 400 and errors and "json" in (data.get("messages") or {}):
+        message = "The request body is not valid JSON."
+        errors = None
+    else:
+        message = _http_message(error)
+    if code == 503:
+        headers.setdefault("Retry-After", _retry_after()["Retry-After"])
+    return error_body(code, message, errors), code, headers
+
+
+def handle_pumpapi_error(error: PumpAPIError):
+    headers = _retry_after() if isinstance(error, ServiceUnavailable) else {}
+    if isinstance(error, ServiceUnavailable):
+        log.warning("503 on %s %s: %s", request.method, request.path, error.message)
+    return error_body(error.status_code, error.message, error.errors), error.status_code, headers
+
+
+def handle_unexpected(error: Exception):
+    """Anything else: logged with its traceback here, never shown to the client."""
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    log.exception("Unhandled error on %s %s", request.method, request.path)
+    return (
+        error_body(500, "Internal error while handling the request; it has been logged."),
+        500,
+        {},
+    )
+
+
+def register_errorhandlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(PumpAPIError, handle_pumpapi_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,1 @@
+"""Flask extensions configured for PumpAPI: flask-smorest (OpenAPI, Swagger UI) and JSON."""
