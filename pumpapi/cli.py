@@ -22,6 +22,9 @@ def main() -> None:
 
 def _register() -> None:
     """Import each command module (kept beside the code it drives) and register its commands."""
+    from pumpapi.demo import serve
+
+    COMMANDS.append(serve)
 
 
 _register()

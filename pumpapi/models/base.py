@@ -27,6 +27,11 @@ class Model(abc.ABC):
     def load(self) -> None:
         """Read the artifacts into memory. Called once; sets `ready` when done."""
 
+    def warmup(self) -> None:
+        """Run one throwaway prediction so the first request pays no lazy initialisation.
+
+        Called by the registry right after load(); families override it."""
+
     @property
     def metadata(self) -> dict[str, Any]:
         return self.version.metadata

@@ -58,6 +58,7 @@ class ModelRegistry:
             stored.verify()
             model = family_class(family)(stored, self.config)
             model.load()
+            model.warmup()
         except (ModelNotFound, ArtifactCorrupted) as exc:
             message = exc.message if isinstance(exc, ModelNotFound) else str(exc)
             status = FamilyStatus(family, False, error=message)

@@ -1,0 +1,5 @@
+"""`python -m pumpapi …` runs the command line."""
+
+from pumpapi.cli import main
+
+main()

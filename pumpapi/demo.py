@@ -1,0 +1,148 @@
+"""`pumpapi serve`: the whole service on one machine — PostgreSQL, a demo fleet, trained models,
+gunicorn — started from nothing, or reused when already there."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+from pumpapi import settings
+
+
+def _say(message: str) -> None:
+    click.secho(f"[pumpapi] {message}", fg="cyan", err=True)
+
+
+def _local_database(var_dir: Path, port: int) -> tuple[str, object | None]:
+    """Start (or reuse) the private cluster under var/; returns its URL and the cluster if this
+    process started it (so that it stops it on exit)."""
+    from pumpapi.localpg import LocalCluster
+
+    cluster = LocalCluster(var_dir / "pg", port)
+    cluster.ensure()
+    started = not cluster.is_running()
+    if started:
+        cluster.start()
+    cluster.create_database("pumpapi")
+    return cluster.url("pumpapi"), (cluster if started else None)
+
+
+def _prepare_database(url: str, pumps: int, days: float, seed: int) -> None:
+    """Create or upgrade the schema; load a simulated fleet if the database has no readings."""
+    import psycopg
+
+    from pumpapi import db, simulator
+
+    conninfo = db.to_conninfo(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        applied = db.migrate(conn)
+        if applied:
+            _say(f"schema: applied {', '.join(applied)}")
+        has_readings = conn.execute("SELECT EXISTS (SELECT 1 FROM readings)").fetchone()[0]
+    if has_readings:
+        _say("database: telemetry already loaded, reusing it")
+        return
+    interval_s = 60
+    steps = int(days * 86400 / interval_s)
+    # The demo fleet ends now, so that "latest reading" looks like live data.
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=steps * interval_s)
+    started = time.perf_counter()
+    fleet = simulator.simulate_fleet(pumps, steps, seed=seed, interval_s=interval_s, start=start)
+    rows = db.copy_fleet(conninfo, fleet)
+    _say(f"database: loaded {rows:,} readings of {pumps} simulated pumps "
+         f"({time.perf_counter() - started:.1f} s)")
+
+
+def _train_missing(families: tuple[str, ...], store_root: str) -> None:
+    from pumpapi.models.store import ModelStore
+
+    store = ModelStore(store_root)
+    for family in families:
+        if store.versions(family):
+            _say(f"models: {family} version {store.versions(family)[-1]} in store, reusing it")
+            continue
+        _say(f"models: no {family} model in {store_root}, training one")
+        subprocess.run([sys.executable, "-m", "pumpapi", "train", family], check=True)
+
+
+def _wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{base_url}/health/ready", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+@click.command("serve")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="Address gunicorn binds.")
+@click.option("--pumps", default=20, show_default=True, help="Demo fleet size, if loaded.")
+@click.option("--days", default=7.0, show_default=True, help="Days of demo telemetry per pump.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the demo fleet.")
+@click.option("--pg-port", default=5433, show_default=True, help="Port of the private cluster.")
+@click.option("--var-dir", default="var", show_default=True, type=click.Path(path_type=Path))
+def serve(bind: str, pumps: int, days: float, seed: int, pg_port: int, var_dir: Path) -> None:
+    """Run PumpAPI with a demo fleet and trained models (what `make serve` does).
+
+    Without DATABASE_URL a private PostgreSQL cluster is started under VAR_DIR/pg. The schema is
+    created, a simulated fleet loaded if the database is empty, each configured model family
+    trained if the store has none, and gunicorn started with config/gunicorn.conf.py.
+    Ctrl-C stops what this command started.
+    """
+    began = time.perf_counter()
+    # A supervisor's SIGTERM stops what was started, exactly like Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    config = {**settings.defaults(), **settings.from_env()}
+    var_dir.mkdir(parents=True, exist_ok=True)
+    cluster = None
+    url = config["DATABASE_URL"]
+    if url:
+        _say("database: using DATABASE_URL")
+    else:
+        url, cluster = _local_database(var_dir.resolve(), pg_port)
+        _say(f"database: private PostgreSQL at {url}")
+    gunicorn = None
+    try:
+        _prepare_database(url, pumps, days, seed)
+        _train_missing(config["MODEL_FAMILIES"], config["MODEL_STORE"])
+        env = {**os.environ, "DATABASE_URL": url, "PUMPAPI_BIND": bind}
+        gunicorn_bin = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+        gunicorn = subprocess.Popen(
+            [gunicorn_bin or "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"], env=env
+        )
+        base_url = f"http://{bind}"
+        if _wait_ready(base_url, gunicorn):
+            _say(f"ready in {time.perf_counter() - began:.1f} s")
+            click.secho(f"\n  API:        {base_url}/", fg="green", bold=True, err=True)
+            click.secho(f"  Swagger UI: {base_url}/docs", fg="green", bold=True, err=True)
+            click.secho(f"  Readiness:  {base_url}/health/ready", fg="green", err=True)
+            click.secho("  Ctrl-C stops it.\n", err=True)
+        else:
+            _say(f"not ready yet: see {base_url}/health/ready and the log above")
+        gunicorn.wait()
+    except KeyboardInterrupt:
+        _say("stopping")
+    finally:
+        if gunicorn is not None and gunicorn.poll() is None:
+            gunicorn.send_signal(signal.SIGTERM)
+            try:
+                gunicorn.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                gunicorn.kill()
+        if cluster is not None:
+            cluster.stop()
+            _say("private PostgreSQL stopped")
