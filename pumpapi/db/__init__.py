@@ -1,33 +1,38 @@
-"""The telemetry store in PostgreSQL: pumps, their readings, and each worker's connection pool.
+"""The telemetry store in PostgreSQL: pumps, their readings, the schema, and bulk loading.
 
-INTERFACE STUB — to be implemented (see TelemetryStore docstrings).
+`init_app` puts a `TelemetryStore` in `app.extensions["pumpapi.db"]`; `store()` returns the
+current app's. Each process (gunicorn worker) opens its own connection pool, after fork.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, current_app
 
+from pumpapi.db.connection import to_conninfo, unavailable_on_error
+from pumpapi.db.fleet import copy_fleet
+from pumpapi.db.schema import migrate
+from pumpapi.db.store import Reading, TelemetryStore, Window
 
-class TelemetryStore:
-    """Reads and writes pump telemetry through a psycopg connection pool (one per process)."""
-
-    def __init__(self, config: dict[str, Any]):
-        self.config = config
-
-    def check(self) -> dict[str, Any]:
-        """Readiness of the database: {"ready": bool, "error": str | None}."""
-        if not self.config.get("DATABASE_URL"):
-            return {"ready": False, "error": "DATABASE_URL is not set"}
-        return {"ready": False, "error": "not implemented"}
+__all__ = [
+    "Reading",
+    "TelemetryStore",
+    "Window",
+    "copy_fleet",
+    "init_app",
+    "migrate",
+    "store",
+    "to_conninfo",
+    "unavailable_on_error",
+]
 
 
 def init_app(app: Flask) -> TelemetryStore:
-    store = TelemetryStore(app.config)
-    app.extensions["pumpapi.db"] = store
-    return store
+    """Attach a (not yet opened) TelemetryStore to the app."""
+    telemetry = TelemetryStore(app.config)
+    app.extensions["pumpapi.db"] = telemetry
+    return telemetry
 
 
 def store() -> TelemetryStore:
+    """The current app's TelemetryStore."""
     return current_app.extensions["pumpapi.db"]

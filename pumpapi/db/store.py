@@ -1,0 +1,272 @@
+"""`TelemetryStore`: pumps and their latest readings, through one connection pool per process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from pumpapi.db.connection import describe, to_conninfo, unavailable_on_error
+from pumpapi.db.schema import migrations
+from pumpapi.errors import DatabaseUnavailable, InvalidInput, MachineNotFound
+from pumpapi.telemetry import CHANNEL_COLUMNS, CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
+
+log = logging.getLogger(__name__)
+
+
+def _channels(alias: str) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(alias, column) for column in CHANNEL_COLUMNS)
+
+
+#: The latest `steps` readings of one pump, oldest first. The lateral subquery is a backward
+#: scan of readings' primary key (pump_id, ts) that stops after `steps` rows.
+LATEST_READINGS_SQL = sql.SQL(
+    "SELECT r.ts, {channels} FROM pumps AS p"
+    " CROSS JOIN LATERAL ("
+    "SELECT * FROM readings WHERE readings.pump_id = p.id ORDER BY readings.ts DESC LIMIT %(steps)s"
+    ") AS r"
+    " WHERE p.name = %(machine)s"
+    " ORDER BY r.ts"
+).format(channels=_channels("r"))
+
+#: Every pump with its first and latest reading: two primary-key lookups per pump, whatever the
+#: number of readings (no count(*) over the table).
+MACHINES_SQL = sql.SQL(
+    "SELECT p.name, p.created_at, first.ts, last.ts, {channels} FROM pumps AS p"
+    " LEFT JOIN LATERAL ("
+    "SELECT * FROM readings WHERE readings.pump_id = p.id ORDER BY readings.ts DESC LIMIT 1"
+    ") AS last ON true"
+    " LEFT JOIN LATERAL ("
+    "SELECT readings.ts FROM readings WHERE readings.pump_id = p.id ORDER BY readings.ts LIMIT 1"
+    ") AS first ON true"
+    " ORDER BY p.name"
+).format(channels=_channels("last"))
+
+SCHEMA_VERSION_SQL = "SELECT max(name) FROM schema_migrations"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a pump: its UTC timestamp and the eight channels by SPEC name."""
+
+    machine: str
+    timestamp: dt.datetime
+    values: dict[str, float]
+
+
+@dataclass(frozen=True, eq=False)
+class Window:
+    """The latest readings of a pump, oldest first: `values[i]` is the reading at
+    `timestamps[i]`, its columns in CHANNEL_NAMES order (the order window models expect)."""
+
+    machine: str
+    timestamps: list[dt.datetime]
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # Sessions run with TimeZone=UTC; this only guards against a server that overrides it.
+    return value.astimezone(dt.UTC)
+
+
+def _checked_machine(machine: str) -> str:
+    """A name that cannot exist (empty, too long, NUL which PostgreSQL text cannot hold) is an
+    unknown pump, answered without a query."""
+    if not machine or len(machine) > MACHINE_NAME_MAX_LENGTH or "\x00" in machine:
+        shown = machine.replace("\x00", "")
+        if len(shown) > MACHINE_NAME_MAX_LENGTH:
+            shown = shown[:MACHINE_NAME_MAX_LENGTH] + "…"
+        raise MachineNotFound(shown)
+    return machine
+
+
+class TelemetryStore:
+    """Reads and writes pump telemetry through a psycopg connection pool (one per process).
+
+    The pool is opened by `open()` (each gunicorn worker calls it after fork) or lazily on the
+    first query; a pool inherited through fork is abandoned, never used. Every way the database
+    can fail becomes `DatabaseUnavailable` (503 with Retry-After), answered within about
+    DB_POOL_TIMEOUT seconds while PostgreSQL is down; the first request after it is back
+    succeeds, because the pool checks each connection before lending it.
+    """
+
+    def __init__(self, config: Mapping[str, Any]):
+        self.config = config
+        self._pool: ConnectionPool | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        names = [name for name, _ in migrations()]
+        self.expected_schema: str | None = names[-1] if names else None
+
+    # -- pool lifecycle ------------------------------------------------------------------------
+
+    def _conninfo(self) -> str:
+        url = self.config.get("DATABASE_URL")
+        if not url:
+            raise DatabaseUnavailable("DATABASE_URL is not set")
+        try:
+            return to_conninfo(url)
+        except ValueError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    def _new_pool(self) -> ConnectionPool:
+        config = self.config
+        conninfo = self._conninfo()
+        # Keep the `options` the URL may carry (e.g. a search_path): ours are added after them.
+        options = " ".join(
+            part
+            for part in (
+                conninfo_to_dict(conninfo).get("options"),
+                f"-c statement_timeout={int(config['DB_STATEMENT_TIMEOUT_MS'])}",
+                "-c TimeZone=UTC",
+            )
+            if part
+        )
+        return ConnectionPool(
+            conninfo,
+            open=False,
+            name=f"pumpapi-{os.getpid()}",
+            min_size=int(config["DB_POOL_MIN_SIZE"]),
+            max_size=int(config["DB_POOL_MAX_SIZE"]),
+            # Fail a request fast while PostgreSQL is down instead of queueing it for 30 s ...
+            timeout=float(config["DB_POOL_TIMEOUT"]),
+            # ... and never stop trying: a failed connection attempt is dropped at once, and the
+            # next request asks for a new one, so recovery needs no restart.
+            reconnect_timeout=0,
+            # A connection broken by a server restart is discarded before a request sees it.
+            check=ConnectionPool.check_connection,
+            kwargs={
+                "connect_timeout": int(config["DB_CONNECT_TIMEOUT"]),
+                "options": options,
+                "application_name": "pumpapi",
+                # A read is one statement: no BEGIN/COMMIT round trips. Writes that must be
+                # atomic use `with conn.transaction():`.
+                "autocommit": True,
+            },
+        )
+
+    def open(self) -> None:
+        """Open this process's pool (idempotent). Never raises: without DATABASE_URL or with
+        PostgreSQL down, the queries answer DatabaseUnavailable instead."""
+        with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                return
+            # A pool inherited from the parent shares its sockets: drop it without closing them.
+            self._pool = None
+            try:
+                pool = self._new_pool()
+            except DatabaseUnavailable as exc:
+                log.warning("telemetry database not configured: %s", exc.message)
+                return
+            pool.open(wait=False)
+            self._pool, self._pid = pool, os.getpid()
+
+    def close(self) -> None:
+        """Close this process's pool (a pool inherited through fork is only forgotten)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            if pool is not None and self._pid == os.getpid():
+                pool.close(timeout=5)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection; any database failure inside becomes DatabaseUnavailable."""
+        if self._pool is None or self._pid != os.getpid():
+            self.open()
+        pool = self._pool
+        if pool is None:
+            self._conninfo()  # raises the reason (not set, or not valid)
+            raise DatabaseUnavailable("The telemetry database is not configured.")
+        with unavailable_on_error(), pool.connection() as conn:
+            yield conn
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def check(self) -> dict[str, Any]:
+        """Readiness of the database: {"ready", "error", "version" (schema), "latency_ms"}.
+
+        Never raises; while PostgreSQL is down it answers within about DB_POOL_TIMEOUT seconds.
+        """
+        started = time.perf_counter()
+        status: dict[str, Any] = {"ready": False, "error": None, "version": None}
+        try:
+            with self.connection() as conn:
+                row = conn.execute(SCHEMA_VERSION_SQL).fetchone()
+        except DatabaseUnavailable as exc:
+            cause = f" ({describe(exc.__cause__)})" if exc.__cause__ is not None else ""
+            status["error"] = exc.message + cause
+        except Exception as exc:  # readiness must answer, whatever went wrong
+            log.exception("database readiness check failed")
+            status["error"] = f"{type(exc).__name__}: {describe(exc)}"
+        else:
+            version = row[0] if row else None
+            status["version"] = version
+            if version is None or (self.expected_schema and version < self.expected_schema):
+                status["error"] = (
+                    f"The schema is at {version or 'nothing'}, this release needs "
+                    f"{self.expected_schema}; run `pumpapi db init`."
+                )
+            else:
+                status["ready"] = True
+        status["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return status
+
+    def _latest_rows(self, machine: str, steps: int) -> list[tuple[Any, ...]]:
+        _checked_machine(machine)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise InvalidInput(f"The number of readings must be a positive integer, not {steps!r}.")
+        with self.connection() as conn:
+            rows = conn.execute(
+                LATEST_READINGS_SQL, {"steps": steps, "machine": machine}
+            ).fetchall()
+        if not rows:
+            raise MachineNotFound(machine)
+        return rows
+
+    def latest_reading(self, machine: str) -> Reading:
+        """The newest reading of a pump; MachineNotFound if the pump is unknown or has none."""
+        ts, *values = self._latest_rows(machine, 1)[-1]
+        return Reading(machine, _utc(ts), dict(zip(CHANNEL_NAMES, map(float, values), strict=True)))
+
+    def latest_window(self, machine: str, steps: int) -> Window:
+        """Up to `steps` newest readings of a pump, oldest first (fewer if it has fewer)."""
+        rows = self._latest_rows(machine, steps)
+        timestamps = [_utc(row[0]) for row in rows]
+        values = np.array([row[1:] for row in rows], dtype=np.float64)
+        return Window(machine, timestamps, values.reshape(len(rows), len(CHANNEL_NAMES)))
+
+    def machines(self) -> list[dict[str, Any]]:
+        """Every pump, by name, with its first and latest reading times and latest values
+        (None when it has no readings yet)."""
+        with self.connection() as conn:
+            rows = conn.execute(MACHINES_SQL).fetchall()
+        result = []
+        for name, created_at, first_ts, last_ts, *values in rows:
+            latest = None
+            if last_ts is not None:
+                latest = dict(zip(CHANNEL_NAMES, map(float, values), strict=True))
+            result.append(
+                {
+                    "machine": name,
+                    "created_at": _utc(created_at),
+                    "first_timestamp": _utc(first_ts) if first_ts is not None else None,
+                    "latest_timestamp": _utc(last_ts) if last_ts is not None else None,
+                    "latest_reading": latest,
+                }
+            )
+        return result

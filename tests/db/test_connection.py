@@ -1,0 +1,80 @@
+"""Connection strings and the mapping of database failures to 503 (pumpapi.db.connection)."""
+
+import psycopg
+import pytest
+from psycopg import errors as pgerrors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import PoolTimeout
+
+from pumpapi.db import to_conninfo, unavailable_on_error
+from pumpapi.errors import DatabaseUnavailable
+
+SEED_URL = "postgresql+psycopg2://admin:admin123@localhost:5434/SyncTelemetry"
+
+
+def test_sqlalchemy_url_becomes_the_same_libpq_parameters():
+    assert conninfo_to_dict(to_conninfo(SEED_URL)) == {
+        "user": "admin",
+        "password": "admin123",
+        "host": "localhost",
+        "port": "5434",
+        "dbname": "SyncTelemetry",
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://pumpapi@127.0.0.1:5433/pumpapi",
+        "postgresql://u:p%40ss@db.example:5432/tele?sslmode=require&application_name=x",
+        "host=127.0.0.1 port=5433 dbname=pumpapi user=pumpapi",
+    ],
+)
+def test_libpq_urls_and_keyword_strings_pass_unchanged(url):
+    assert to_conninfo(url) == url
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("postgres://a@h/d", {"user": "a", "host": "h", "dbname": "d"}),
+        (
+            "postgresql+psycopg://a:b@h:1/d",
+            {"user": "a", "password": "b", "host": "h", "port": "1", "dbname": "d"},
+        ),  # noqa: E501
+        ("  POSTGRESQL+asyncpg://a@h/d  ", {"user": "a", "host": "h", "dbname": "d"}),
+    ],
+)
+def test_other_postgres_schemes_and_drivers(url, expected):
+    assert conninfo_to_dict(to_conninfo(url)) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://a@h/d", "sqlite:///x.db", "not a connection string", "postgresql://h/d?bogus=1"],
+)
+def test_what_libpq_cannot_use_is_a_value_error(url):
+    with pytest.raises(ValueError):
+        to_conninfo(url)
+
+
+@pytest.mark.parametrize(
+    "error, phrase",
+    [
+        (pgerrors.QueryCanceled("canceling statement due to statement timeout"), "too long"),
+        (PoolTimeout("couldn't get a connection after 1.00 sec"), "not reachable"),
+        (psycopg.OperationalError("connection refused"), "not reachable"),
+        (pgerrors.AdminShutdown("terminating connection"), "not reachable"),
+        (pgerrors.UndefinedTable('relation "readings" does not exist'), "pumpapi db init"),
+    ],
+)
+def test_database_failures_become_database_unavailable(error, phrase):
+    with pytest.raises(DatabaseUnavailable, match=phrase) as caught, unavailable_on_error():
+        raise error
+    assert caught.value.status_code == 503
+    assert caught.value.__cause__ is error
+
+
+def test_query_bugs_are_not_disguised_as_outages():
+    with pytest.raises(pgerrors.SyntaxError), unavailable_on_error():
+        raise pgerrors.SyntaxError("syntax error at or near")

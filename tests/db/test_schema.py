@@ -1,0 +1,71 @@
+"""Schema migrations (pumpapi.db.schema): applied once, in order, safely in parallel."""
+
+import threading
+
+import psycopg
+
+from pumpapi.db import migrate
+from pumpapi.db.schema import applied_migrations, migrations
+from pumpapi.telemetry import CHANNEL_COLUMNS
+
+
+def _columns(conn, table):
+    rows = conn.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+        " WHERE table_name = %s ORDER BY ordinal_position",
+        (table,),
+    ).fetchall()
+    return {name: (kind, nullable) for name, kind, nullable in rows}
+
+
+def test_migrate_applies_everything_once_then_nothing(empty_database_url):
+    names = [name for name, _ in migrations()]
+    assert names[0] == "0001_initial" and names == sorted(names)
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        assert applied_migrations(conn) == []
+        assert migrate(conn) == names
+        assert migrate(conn) == []
+        assert applied_migrations(conn) == names
+
+
+def test_initial_schema_has_pumps_and_readings_keyed_by_pump_and_time(database_url):
+    with psycopg.connect(database_url) as conn:
+        readings = _columns(conn, "readings")
+        assert list(readings) == ["pump_id", "ts", *CHANNEL_COLUMNS]
+        assert readings["ts"] == ("timestamp with time zone", "NO")
+        assert all(readings[c] == ("double precision", "NO") for c in CHANNEL_COLUMNS)
+        assert set(_columns(conn, "pumps")) == {"id", "name", "created_at"}
+        (key,) = conn.execute(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
+            " WHERE indrelid = 'readings'::regclass AND indisprimary"
+        ).fetchone()
+        assert key.endswith("USING btree (pump_id, ts)")
+
+
+def test_migrate_inside_a_caller_transaction_commits_with_it(empty_database_url):
+    with psycopg.connect(empty_database_url) as conn:  # not autocommit
+        assert migrate(conn) == ["0001_initial"]
+        conn.commit()
+    with psycopg.connect(empty_database_url) as conn:
+        assert applied_migrations(conn) == ["0001_initial"]
+
+
+def test_two_processes_migrating_at_once_apply_each_migration_once(empty_database_url):
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def run():
+        try:
+            with psycopg.connect(empty_database_url, autocommit=True) as conn:
+                barrier.wait(timeout=10)
+                results.append(migrate(conn))
+        except Exception as exc:  # collected: a thread's exception would be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert sorted(results) == [[], ["0001_initial"]]
