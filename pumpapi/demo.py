@@ -55,12 +55,16 @@ def _prepare_database(url: str, pumps: int, days: float, seed: int) -> None:
     interval_s = 60
     steps = int(days * 86400 / interval_s)
     # The demo fleet ends now, so that "latest reading" looks like live data.
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=steps * interval_s)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(
+        seconds=steps * interval_s
+    )
     started = time.perf_counter()
     fleet = simulator.simulate_fleet(pumps, steps, seed=seed, interval_s=interval_s, start=start)
     rows = db.copy_fleet(conninfo, fleet)
-    _say(f"database: loaded {rows:,} readings of {pumps} simulated pumps "
-         f"({time.perf_counter() - started:.1f} s)")
+    _say(
+        f"database: loaded {rows:,} readings of {pumps} simulated pumps "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
 
 
 def _train_missing(families: tuple[str, ...], store_root: str) -> None:

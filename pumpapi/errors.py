@@ -65,9 +65,7 @@ class ArtifactCorrupted(Exception):
     the model registry records it and readiness reports it."""
 
 
-def error_body(
-    code: int, message: str, errors: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def error_body(code: int, message: str, errors: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The SPEC envelope: success, error, code, status, and errors when fields are at fault."""
     body: dict[str, Any] = {
         "success": False,

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.xgboost",
     "tests.fixtures.tensorflow",
+    "tests.fixtures.gunicorn",
 ]
 
 

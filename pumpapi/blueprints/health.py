@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from marshmallow import fields
 
 from pumpapi import db, models
 from pumpapi.extensions.smorest import Blueprint, Schema
-from marshmallow import fields
 
 blp = Blueprint(
     "health",
@@ -67,7 +67,11 @@ class Readiness(MethodView):
         component and, when one is not ready, why.
         """
         ready, components = readiness()
-        body = {"status": "ready" if ready else "not ready", "ready": ready, "components": components}
+        body = {
+            "status": "ready" if ready else "not ready",
+            "ready": ready,
+            "components": components,
+        }
         return body, (200 if ready else 503)
 
 

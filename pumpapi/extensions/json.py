@@ -1,4 +1,4 @@
-"""orjson as Flask's JSON provider: faster, and it never writes NaN or Infinity (they become null)."""
+"""orjson as Flask's JSON provider: faster, and it never writes NaN or Infinity."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""flask-smorest subclassed once for the project: Api, Blueprint, Schema and strict number fields."""
+"""flask-smorest subclassed once for the project: Api, Blueprint, Schema, strict numbers."""
 
 from __future__ import annotations
 

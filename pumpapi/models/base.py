@@ -31,6 +31,7 @@ class Model(abc.ABC):
         """Run one throwaway prediction so the first request pays no lazy initialisation.
 
         Called by the registry right after load(); families override it."""
+        return None
 
     @property
     def metadata(self) -> dict[str, Any]:
