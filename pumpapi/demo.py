@@ -37,11 +37,22 @@ def _local_database(var_dir: Path, port: int) -> tuple[str, object | None]:
     return cluster.url("pumpapi"), (cluster if started else None)
 
 
+def simulated_fleet(pumps: int, steps: int, seed: int, interval_s: int, end: dt.datetime | None):
+    """A simulated fleet; ending at `end` (e.g. now) when given, else from the simulator's
+    fixed start date (fully reproducible)."""
+    from pumpapi import simulator
+
+    start = None
+    if end is not None:
+        start = end.replace(microsecond=0) - dt.timedelta(seconds=steps * interval_s)
+    return simulator.simulate_fleet(pumps, steps, seed=seed, interval_s=interval_s, start=start)
+
+
 def _prepare_database(url: str, pumps: int, days: float, seed: int) -> None:
     """Create or upgrade the schema; load a simulated fleet if the database has no readings."""
     import psycopg
 
-    from pumpapi import db, simulator
+    from pumpapi import db
 
     conninfo = db.to_conninfo(url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -53,18 +64,16 @@ def _prepare_database(url: str, pumps: int, days: float, seed: int) -> None:
         _say("database: telemetry already loaded, reusing it")
         return
     interval_s = 60
-    steps = int(days * 86400 / interval_s)
-    # The demo fleet ends now, so that "latest reading" looks like live data.
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(
-        seconds=steps * interval_s
-    )
     started = time.perf_counter()
-    fleet = simulator.simulate_fleet(pumps, steps, seed=seed, interval_s=interval_s, start=start)
+    # The demo fleet ends now, so that "latest reading" looks like live data.
+    fleet = simulated_fleet(pumps, int(days * 86400 / interval_s), seed, interval_s, _now())
     rows = db.copy_fleet(conninfo, fleet)
-    _say(
-        f"database: loaded {rows:,} readings of {pumps} simulated pumps "
-        f"({time.perf_counter() - started:.1f} s)"
-    )
+    elapsed = time.perf_counter() - started
+    _say(f"database: loaded {rows:,} readings of {pumps} simulated pumps ({elapsed:.1f} s)")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _train_missing(families: tuple[str, ...], store_root: str) -> None:
@@ -150,3 +159,43 @@ def serve(bind: str, pumps: int, days: float, seed: int, pg_port: int, var_dir: 
         if cluster is not None:
             cluster.stop()
             _say("private PostgreSQL stopped")
+
+
+@click.command("simulate")
+@click.option("--pumps", default=20, show_default=True, help="Number of pumps.")
+@click.option("--steps", default=10_080, show_default=True, help="Readings per pump.")
+@click.option("--interval", "interval_s", default=60, show_default=True, help="Seconds apart.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same fleet.")
+@click.option(
+    "--end-now/--fixed-start",
+    default=False,
+    show_default=True,
+    help="End the histories now (live-looking), or start at the simulator's fixed date.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a CSV file instead of loading DATABASE_URL.",
+)
+def simulate(pumps: int, steps: int, interval_s: int, seed: int, end_now: bool, out: Path | None):
+    """Simulate a fleet (physics in docs/simulator.md) into PostgreSQL or a CSV file.
+
+    Loading uses COPY and is idempotent: readings already in the database are skipped.
+    """
+    started = time.perf_counter()
+    fleet = simulated_fleet(pumps, steps, seed, interval_s, _now() if end_now else None)
+    if out is not None:
+        from pumpapi import simulator
+
+        rows = simulator.write_csv(fleet, out)
+        where = str(out)
+    else:
+        from pumpapi import db
+
+        url = {**settings.defaults(), **settings.from_env()}["DATABASE_URL"]
+        if not url:
+            raise click.ClickException("DATABASE_URL is not set (or use --out FILE).")
+        rows = db.copy_fleet(db.to_conninfo(url), fleet)
+        where = "the database"
+    elapsed = time.perf_counter() - started
+    click.echo(f"{rows:,} readings of {pumps} pumps written to {where} in {elapsed:.1f} s.")

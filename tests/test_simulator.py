@@ -1,0 +1,281 @@
+"""Tests of the fleet simulator: determinism, shapes, physics, failures and the CSV writer."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pumpapi.simulator import (
+    DEFAULT_PHYSICS,
+    FAULT_KINDS,
+    HYDRAULIC_FAULTS,
+    LUBRICATION_FAULTS,
+    Fault,
+    Physics,
+    PumpHistory,
+    iter_rows,
+    simulate_fleet,
+    write_csv,
+)
+from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
+
+COL = {name: i for i, name in enumerate(CHANNEL_NAMES)}
+DAY_AT_60S = 1440
+CRITICAL = DEFAULT_PHYSICS.critical_health
+
+
+@pytest.fixture(scope="module")
+def fleet() -> list[PumpHistory]:
+    """Eight pumps for four weeks at 60 s: enough failures of every kind to test against."""
+    return simulate_fleet(8, 40_000, seed=7)
+
+
+def _same(a: PumpHistory, b: PumpHistory) -> bool:
+    return (
+        a.name == b.name
+        and np.array_equal(a.timestamps, b.timestamps)
+        and np.array_equal(a.readings, b.readings)
+        and np.array_equal(a.lubrication_health, b.lubrication_health)
+        and np.array_equal(a.hydraulic_health, b.hydraulic_health)
+        and np.array_equal(a.running, b.running)
+        and np.array_equal(a.failures, b.failures)
+        and a.faults == b.faults
+    )
+
+
+def test_same_seed_same_fleet_and_other_seed_differs():
+    first = simulate_fleet(3, 3_000, seed=5)
+    again = simulate_fleet(3, 3_000, seed=5)
+    other = simulate_fleet(3, 3_000, seed=6)
+
+    assert all(_same(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(first[0].readings, other[0].readings)
+
+
+def test_a_pumps_history_does_not_depend_on_the_fleet_it_is_simulated_with():
+    small = simulate_fleet(2, 3_000, seed=5)
+    large = simulate_fleet(5, 3_000, seed=5)
+    alone = simulate_fleet(1, 3_000, seed=5, first_index=2)
+
+    assert _same(small[1], large[1])
+    assert _same(small[1], alone[0])
+    assert not np.array_equal(small[0].readings, small[1].readings)
+
+
+def test_names_shapes_dtypes_and_timestamps():
+    fleet = simulate_fleet(2, 500, seed=1, first_index=9)
+
+    assert [p.name for p in fleet] == ["MOTOBOMBA-009", "MOTOBOMBA-010"]
+    pump = fleet[0]
+    assert pump.timestamps.dtype == np.dtype("datetime64[s]")
+    assert pump.timestamps[0] == np.datetime64("2025-01-01T00:00:00")
+    assert np.all(np.diff(pump.timestamps) == np.timedelta64(60, "s"))
+    assert pump.readings.shape == (500, 8) and pump.readings.dtype == np.float64
+    for truth in (pump.lubrication_health, pump.hydraulic_health):
+        assert truth.shape == (500,) and truth.dtype == np.float64
+    assert pump.running.shape == (500,) and pump.running.dtype == np.bool_
+    assert np.issubdtype(pump.failures.dtype, np.integer)
+
+
+def test_start_and_interval_are_honoured_and_taken_as_utc():
+    brasilia = timezone(timedelta(hours=-3))
+    aware = simulate_fleet(
+        1, 10, seed=1, interval_s=600, start=datetime(2025, 3, 1, 12, tzinfo=brasilia)
+    )
+    naive = simulate_fleet(1, 10, seed=1, interval_s=600, start=datetime(2025, 3, 1, 15))
+
+    assert aware[0].timestamps[0] == np.datetime64("2025-03-01T15:00:00")
+    assert np.array_equal(aware[0].timestamps, naive[0].timestamps)
+    assert np.all(np.diff(aware[0].timestamps) == np.timedelta64(600, "s"))
+
+
+def test_readings_stay_in_physical_ranges_and_look_like_a_24v_diesel_pump(fleet):
+    readings = np.concatenate([p.readings for p in fleet])
+    running = np.concatenate([p.running for p in fleet])
+
+    assert np.isfinite(readings).all()
+    for i, channel in enumerate(CHANNELS):
+        assert readings[:, i].min() >= channel.minimum, channel.name
+        assert readings[:, i].max() <= channel.maximum, channel.name
+    on, off = readings[running], readings[~running]
+    assert (off[:, COL["Eng_RPM"]] == 0).all()
+    assert np.percentile(off[:, COL["Oil_P"]], 99) < 0.5
+    assert 1500 <= np.median(on[:, COL["Eng_RPM"]]) <= 1800
+    assert 600 < on[:, COL["Eng_RPM"]].min()
+    assert 75 < np.median(on[:, COL["Cool_T"]]) < 95
+    assert 2.5 < np.median(on[:, COL["Oil_P"]]) < 5.5
+    assert 23 < readings[:, COL["Bat_V"]].min() and readings[:, COL["Bat_V"]].max() < 26.5
+    assert 27 <= np.median(on[:, COL["Char_V"]]) <= 28.5
+    # Stopped, the alternator output falls to the battery voltage.
+    gap = off[:, COL["Char_V"]] - off[:, COL["Bat_V"]]
+    assert abs(np.median(gap)) < 0.1
+
+
+def test_health_is_within_0_and_100(fleet):
+    for pump in fleet:
+        for truth in (pump.lubrication_health, pump.hydraulic_health):
+            assert truth.min() >= 0.0 and truth.max() <= 100.0
+
+
+def _only(kind: str | None) -> Physics:
+    """Physics with a single fault kind, frequent and always progressing to failure."""
+    rates = {k: (2.0 if k == kind else 0.0) for k in FAULT_KINDS}
+    return dataclasses.replace(
+        DEFAULT_PHYSICS, fault_rate_per_day=rates, plateau_probability=0.0, fault_hours_median=30.0
+    )
+
+
+#: Documented effect of each fault (docs/simulator.md): channel -> sign of (faulty - fault-free).
+EFFECTS = {
+    "oil_leak": {"Oil_L": -1, "Oil_P": -1},
+    "overheating": {"Cool_T": +1, "Oil_P": -1},
+    "cavitation": {"Succao": -1, "Recalque": -1, "Eng_RPM": +1},
+    "charging_fault": {"Char_V": -1, "Bat_V": -1},
+}
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_each_fault_moves_its_channels_in_the_documented_direction(kind):
+    faulty = simulate_fleet(1, 15_000, seed=3, physics=_only(kind))[0]
+    clean = simulate_fleet(1, 15_000, seed=3, physics=_only(None))[0]
+    assert clean.faults == [] and len(clean.failures) == 0
+    first = faulty.failures[0]
+    cause = next(f for f in faulty.faults if f.failure == first)
+    assert cause.kind == kind
+
+    # Until the onset, the two pumps are the same pump (same schedule, weather and noise);
+    # until the failure they run the same schedule.
+    assert np.array_equal(faulty.readings[: cause.onset], clean.readings[: cause.onset])
+    assert np.array_equal(faulty.running[:first], clean.running[:first])
+    span = np.arange(cause.onset, first)
+    late = span[clean.running[span]]
+    late = late[len(late) * 2 // 3 :]  # the last third of the running steps: a developed fault
+    assert len(late) > 10
+    diff = faulty.readings[late] - clean.readings[late]
+    for name in CHANNEL_NAMES:
+        shift = diff[:, COL[name]].mean()
+        if name in EFFECTS[kind]:
+            assert np.sign(shift) == EFFECTS[kind][name], (name, shift)
+        else:
+            assert np.array_equal(diff[:, COL[name]], np.zeros(len(late))), name
+    if kind == "cavitation":  # and the discharge pressure turns noisy
+        assert diff[:, COL["Recalque"]].std() > 3 * DEFAULT_PHYSICS.noise_sigma[COL["Recalque"]]
+    lub_drop = clean.lubrication_health[late] - faulty.lubrication_health[late]
+    hyd_drop = clean.hydraulic_health[late] - faulty.hydraulic_health[late]
+    if kind in LUBRICATION_FAULTS:
+        assert lub_drop.min() > 0 and np.allclose(hyd_drop, 0)
+    elif kind in HYDRAULIC_FAULTS:
+        assert hyd_drop.min() > 0 and np.allclose(lub_drop, 0)
+    else:
+        assert np.allclose(lub_drop, 0) and np.allclose(hyd_drop, 0)
+
+
+def test_failures_follow_health_or_battery_crossing_the_critical_level(fleet):
+    seen = set()
+    for pump in fleet:
+        assert np.array_equal(pump.failures, np.unique(pump.failures))
+        caused = {f.failure: f.kind for f in pump.faults if f.failure is not None}
+        assert set(caused) == set(pump.failures.tolist())
+        worst = np.minimum(pump.lubrication_health, pump.hydraulic_health)
+        # A pump never runs at or below the critical level: it fails there and stops.
+        assert not (pump.running & (worst <= CRITICAL)).any()
+        crossings = np.flatnonzero((worst[1:] <= CRITICAL) & (worst[:-1] > CRITICAL)) + 1
+        assert set(crossings.tolist()) <= set(pump.failures.tolist())
+        for step in pump.failures:
+            kind = caused[step]
+            seen.add(kind)
+            assert not pump.running[step]
+            if kind == "charging_fault":  # a failed start on a flat battery
+                assert pump.battery_charge[step] < DEFAULT_PHYSICS.critical_soc
+                assert not pump.running[step - 1]
+            else:
+                health = (
+                    pump.lubrication_health if kind in LUBRICATION_FAULTS else pump.hydraulic_health
+                )
+                assert health[step] <= CRITICAL < health[step - 1]
+            back = step + np.argmax(pump.running[step:])  # repaired and running again
+            if pump.running[back]:
+                assert worst[back] > CRITICAL
+                assert pump.battery_charge[back] > DEFAULT_PHYSICS.critical_soc
+    assert seen == set(FAULT_KINDS)
+
+
+def test_failures_are_frequent_enough_to_learn_but_rare(fleet):
+    """About 5-15% of running readings are followed by a failure within 24 h (60 s interval)."""
+    running = np.concatenate([p.running for p in fleet])
+    soon = np.concatenate([p.failure_within(DAY_AT_60S) for p in fleet])
+    assert 0.05 <= soon[running].mean() <= 0.15
+
+
+def test_steps_to_failure_and_failure_within_on_a_hand_built_history():
+    n = 10
+    pump = PumpHistory(
+        name="MOTOBOMBA-001",
+        timestamps=np.datetime64("2025-01-01T00:00:00") + np.arange(n) * np.timedelta64(60, "s"),
+        readings=np.zeros((n, 8)),
+        lubrication_health=np.full(n, 100.0),
+        hydraulic_health=np.full(n, 100.0),
+        running=np.ones(n, dtype=bool),
+        faults=[Fault("oil_leak", 1, 3), Fault("cavitation", 4, 7)],
+        failures=np.array([3, 7]),
+    )
+    inf = np.inf
+    assert pump.steps_to_failure().tolist() == [3, 2, 1, 4, 3, 2, 1, inf, inf, inf]
+    assert pump.failure_within(2).tolist() == [0, 1, 1, 0, 0, 1, 1, 0, 0, 0]
+    assert pump.failure_within(0).tolist() == [0] * n
+    assert pump.failure_within(100).tolist() == [1] * 7 + [0] * 3
+
+    healthy = dataclasses.replace(pump, faults=[], failures=np.array([], dtype=np.int64))
+    assert np.isinf(healthy.steps_to_failure()).all()
+    assert not healthy.failure_within(100).any()
+
+
+def test_iter_rows_yields_every_reading_with_aware_utc_timestamps():
+    fleet = simulate_fleet(2, 30, seed=2)
+    rows = list(iter_rows(fleet))
+
+    assert len(rows) == 60
+    machine, ts, values = rows[31]
+    assert machine == "MOTOBOMBA-002"
+    assert ts == datetime(2025, 1, 1, 0, 1, tzinfo=UTC)
+    assert values == tuple(fleet[1].readings[1])
+
+
+def test_write_csv_round_trips(tmp_path: Path):
+    fleet = simulate_fleet(2, 40, seed=4)
+    path = tmp_path / "fleet.csv"
+
+    assert write_csv(fleet, path) == 80
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = list(reader)
+    assert header == ["machine", "timestamp", *CHANNEL_NAMES]
+    assert len(rows) == 80
+    assert rows[0][1] == "2025-01-01T00:00:00Z"
+    for pump, chunk in ((fleet[0], rows[:40]), (fleet[1], rows[40:])):
+        assert {r[0] for r in chunk} == {pump.name}
+        stamps = [datetime.fromisoformat(r[1]) for r in chunk]
+        assert all(s.tzinfo is not None and s.utcoffset() == timedelta(0) for s in stamps)
+        assert np.array_equal(
+            np.array([s.replace(tzinfo=None) for s in stamps], dtype="datetime64[s]"),
+            pump.timestamps,
+        )
+        assert np.array_equal(np.array([r[2:] for r in chunk], dtype=float), pump.readings)
+
+
+def test_tiny_histories_work():
+    for n in (1, 2):
+        pump = simulate_fleet(1, n, seed=0)[0]
+        assert pump.readings.shape == (n, 8)
+
+
+def test_every_parameter_is_documented():
+    doc = (Path(__file__).parents[1] / "docs" / "simulator.md").read_text(encoding="utf-8")
+    missing = [f.name for f in dataclasses.fields(Physics) if f"`{f.name}`" not in doc]
+    assert missing == []
