@@ -24,6 +24,8 @@ class FamilyStatus:
     version: str | None = None
     error: str | None = None
     load_seconds: float | None = None
+    #: Unix time the load finished (under gunicorn: in the master, before the workers exist).
+    loaded_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -31,6 +33,7 @@ class FamilyStatus:
             "version": self.version,
             "error": self.error,
             "load_seconds": self.load_seconds,
+            "loaded_at": self.loaded_at,
         }
 
 
@@ -74,6 +77,7 @@ class ModelRegistry:
                 True,
                 version=stored.version,
                 load_seconds=round(time.perf_counter() - started, 3),
+                loaded_at=time.time(),
             )
             log.info("model %s version %s loaded", family, stored.version)
         self._status[family] = status
