@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask.views import MethodView
 from marshmallow import fields
 
@@ -25,11 +27,14 @@ class ComponentSchema(Schema):
     version = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
     load_seconds = fields.Float(allow_none=True)
+    loaded_at = fields.Float(allow_none=True, metadata={"description": "Unix time of the load."})
+    latency_ms = fields.Float(allow_none=True)
 
 
 class ReadinessSchema(Schema):
     status = fields.String(metadata={"description": "`ready` or `not ready`"})
     ready = fields.Boolean()
+    pid = fields.Integer(metadata={"description": "Process (gunicorn worker) that answered."})
     components = fields.Dict(
         keys=fields.String(),
         values=fields.Nested(ComponentSchema),
@@ -70,6 +75,7 @@ class Readiness(MethodView):
         body = {
             "status": "ready" if ready else "not ready",
             "ready": ready,
+            "pid": os.getpid(),
             "components": components,
         }
         return body, (200 if ready else 503)
