@@ -1,0 +1,172 @@
+"""Failure risk (XGBoost): from a posted reading, a batch, or a pump's latest reading."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from flask.views import MethodView
+
+from pumpapi import db, models
+from pumpapi.errors import InvalidInput
+from pumpapi.extensions.smorest import Blueprint
+from pumpapi.models.xgboost import FailureRiskModel, RiskAssessment
+
+from .schemas import (
+    MachineRiskResponseSchema,
+    RiskBatchRequestSchema,
+    RiskInfoResponseSchema,
+    RiskMachineQuerySchema,
+    RiskPredictRequestSchema,
+    RiskPredictResponseSchema,
+    RiskReadingSchema,
+)
+
+FAMILY = "xgboost"
+
+blp = Blueprint(
+    "xgboost",
+    __name__,
+    description="Failure risk: the probability that a pump fails within the model's horizon "
+    "(24 h by default), from one reading of engine speed, oil pressure, battery and alternator "
+    "voltage.",
+)
+
+
+def _model() -> FailureRiskModel:
+    return models.registry().get(FAMILY)  # 503 while not loaded
+
+
+def _utc_iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _result(model: FailureRiskModel, assessment: RiskAssessment, now: str) -> dict[str, Any]:
+    return {
+        "prediction": assessment.prediction,
+        "probability": assessment.probability,
+        "at_risk": assessment.at_risk,
+        "threshold": model.threshold,
+        "horizon_hours": (model.metadata.get("horizon") or {}).get("hours"),
+        "model_version": model.version.version,
+        "timestamp": now,
+    }
+
+
+@blp.route("/model/xgboost/predict")
+class Predict(MethodView):
+    @blp.arguments(RiskPredictRequestSchema)
+    @blp.doc(
+        requestBody={
+            "content": {
+                "application/json": {
+                    "schema": {"oneOf": [RiskReadingSchema, RiskBatchRequestSchema]},
+                    "examples": {
+                        "one reading": {
+                            "value": {
+                                "rotacao_motor_rpm": 1800,
+                                "pressao_oleo_bar": 4.5,
+                                "tensao_bateria_v": 24.1,
+                                "tensao_alternador_v": 27.8,
+                            }
+                        },
+                        "batch": {
+                            "value": {
+                                "instances": [
+                                    {
+                                        "rotacao_motor_rpm": 1800,
+                                        "pressao_oleo_bar": 4.5,
+                                        "tensao_bateria_v": 24.1,
+                                        "tensao_alternador_v": 27.8,
+                                    },
+                                    {
+                                        "rotacao_motor_rpm": 1750,
+                                        "pressao_oleo_bar": 0.8,
+                                        "tensao_bateria_v": 23.2,
+                                        "tensao_alternador_v": 23.4,
+                                    },
+                                ]
+                            }
+                        },
+                    },
+                }
+            }
+        }
+    )
+    @blp.response(200, RiskPredictResponseSchema)
+    @blp.alt_response(422, description="A field is missing, unknown, not a number or out of range.")
+    @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
+    def post(self, body):
+        """Failure risk of one reading, or of a batch
+
+        Send one reading of the four features, keyed by name in any order:
+        `rotacao_motor_rpm` (engine speed, rpm), `pressao_oleo_bar` (oil pressure, bar),
+        `tensao_bateria_v` (battery voltage, V) and `tensao_alternador_v` (alternator voltage, V).
+        The answer's `probability` is P(failure within `horizon_hours`), and `prediction` is
+        `Risco de Falha Iminente` when it reaches the model's `threshold` (chosen at training
+        to maximise F1 on validation pumps), `Operação Saudável` otherwise.
+
+        A batch `{"instances": [reading, ...]}` (1 to MAX_BATCH_SIZE readings) is answered with
+        `results`, one per reading, in the same order. Values outside a sensor's physical range,
+        NaN, Infinity, strings and unknown fields are rejected with 422 naming the field.
+        """
+        model = _model()
+        now = _utc_iso(dt.datetime.now(dt.UTC))
+        if "instances" in body:
+            assessments = model.assess(body["instances"])
+            return {"success": True, "results": [_result(model, a, now) for a in assessments]}
+        (assessment,) = model.assess(body)
+        return {"success": True, "result": _result(model, assessment, now)}
+
+
+@blp.route("/model/xgboost/info")
+class Info(MethodView):
+    @blp.response(200, RiskInfoResponseSchema)
+    @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
+    def get(self):
+        """Which failure-risk model answers, and how good it is
+
+        Name, version, creation and training dates, tags, the features (names, channels, units,
+        accepted ranges), decision threshold and horizon, the sha256 of the artifact, and the
+        metrics measured on held-out pumps never seen in training (ROC-AUC, PR-AUC, Brier
+        score, F1 at the threshold, base rate), beside those of a logistic-regression baseline.
+        """
+        return {"success": True, "model_info": _model().info()}
+
+
+@blp.route("/machine/predict")
+class MachinePredict(MethodView):
+    @blp.arguments(RiskMachineQuerySchema, location="query")
+    @blp.response(200, MachineRiskResponseSchema)
+    @blp.alt_response(404, description="The pump is unknown or has no readings.")
+    @blp.alt_response(422, description="`machine_name` is missing or too long.")
+    @blp.alt_response(503, description="PostgreSQL or the model is unavailable; retry later.")
+    def post(self, query):
+        """Failure risk of a pump, from its latest reading in the telemetry database
+
+        The same answer as `/model/xgboost/predict`, computed from the pump's most recent
+        reading (`Eng_RPM`, `Oil_P`, `Bat_V`, `Char_V`). The result also names the `machine` and
+        the `reading` it used: its timestamp and the four feature values, so a stale reading
+        (a pump that stopped reporting) is visible to the caller. A reading of a stopped pump
+        (engine speed and oil pressure at 0) is a valid input: the model is trained on stopped
+        readings too, and answers the risk observed for idle pumps.
+        """
+        model = _model()
+        machine = query["machine_name"]
+        reading = db.store().latest_reading(machine)
+        features: dict[str, float] = {}
+        for name in model.feature_order:
+            channel = model.feature_channels[name]
+            value = reading.values.get(channel)
+            if value is None or not math.isfinite(value):
+                raise InvalidInput(
+                    f"The latest reading of {machine} ({_utc_iso(reading.timestamp)}) has no "
+                    f"valid {channel} value; no prediction can be made from it."
+                )
+            features[name] = float(value)
+        (assessment,) = model.assess(features)
+        result = _result(model, assessment, _utc_iso(dt.datetime.now(dt.UTC)))
+        result["machine"] = reading.machine
+        result["reading"] = {"timestamp": _utc_iso(reading.timestamp), "features": features}
+        return {"success": True, "result": result}

@@ -1,0 +1,194 @@
+"""Request and response schemas of the XGBoost failure-risk endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import current_app
+from marshmallow import ValidationError, fields, pre_load, validate
+
+from pumpapi.extensions.smorest import Schema, StrictFloat
+from pumpapi.models.xgboost import AT_RISK, FEATURE_CHANNELS, HEALTHY
+from pumpapi.telemetry import BY_NAME, MACHINE_NAME_MAX_LENGTH
+
+
+def _feature(name: str, example: float) -> StrictFloat:
+    """A required, finite number within the physical range of the feature's channel."""
+    channel = BY_NAME[FEATURE_CHANNELS[name]]
+    return StrictFloat(
+        required=True,
+        validate=validate.Range(
+            min=channel.minimum,
+            max=channel.maximum,
+            error=f"Must be between {{min}} and {{max}} {channel.unit}: the physical range of "
+            f"{channel.name} ({channel.description}).",
+        ),
+        metadata={
+            "description": f"{channel.description.capitalize()} [{channel.unit}] "
+            f"(telemetry channel `{channel.name}`), {channel.minimum:g} to {channel.maximum:g}.",
+            "example": example,
+        },
+    )
+
+
+class RiskReadingSchema(Schema):
+    """One reading of the four features, keyed by name; the order of keys does not matter."""
+
+    rotacao_motor_rpm = _feature("rotacao_motor_rpm", 1800)
+    pressao_oleo_bar = _feature("pressao_oleo_bar", 4.5)
+    tensao_bateria_v = _feature("tensao_bateria_v", 24.1)
+    tensao_alternador_v = _feature("tensao_alternador_v", 27.8)
+
+
+class RiskBatchRequestSchema(Schema):
+    """Several readings, answered in the same order."""
+
+    instances = fields.List(
+        fields.Nested(RiskReadingSchema),
+        required=True,
+        validate=validate.Length(min=1, error="Send at least one reading."),
+        metadata={"description": "1 to MAX_BATCH_SIZE (default 10000) readings."},
+    )
+
+    @pre_load
+    def limit_batch_size(self, data: Any, **kwargs: Any) -> Any:
+        # Checked before the readings are validated one by one, so an oversized batch costs
+        # nothing to refuse.
+        limit = current_app.config["MAX_BATCH_SIZE"]
+        instances = data.get("instances") if isinstance(data, Mapping) else None
+        if isinstance(instances, list) and len(instances) > limit:
+            raise ValidationError(
+                f"At most {limit} readings per request; got {len(instances)}. Split the batch.",
+                field_name="instances",
+            )
+        return data
+
+
+class RiskPredictRequestSchema(Schema):
+    """One reading, or a batch `{"instances": [reading, ...]}`.
+
+    Loading dispatches on the body: an object with `instances` is a batch, anything else must be
+    one reading. (The OpenAPI document describes it as `oneOf` the two; see routes.)
+    """
+
+    def load(self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None):
+        if isinstance(data, Mapping) and "instances" in data:
+            return RiskBatchRequestSchema().load(data, partial=partial, unknown=unknown)
+        return RiskReadingSchema().load(data, partial=partial, unknown=unknown)
+
+
+class RiskResultSchema(Schema):
+    prediction = fields.String(
+        metadata={
+            "description": f"`{HEALTHY}`, or `{AT_RISK}` when `probability` ≥ `threshold`.",
+            "example": HEALTHY,
+        }
+    )
+    probability = fields.Float(
+        metadata={
+            "description": "P(failure within `horizon_hours`), in [0, 1].",
+            "example": 0.05,
+        }
+    )
+    at_risk = fields.Boolean(metadata={"description": "`probability` ≥ `threshold`."})
+    threshold = fields.Float(
+        metadata={
+            "description": "Decision threshold of this model version, chosen at training on "
+            "validation pumps (maximum F1).",
+        }
+    )
+    horizon_hours = fields.Float(
+        metadata={"description": "The model predicts a failure within this many hours."}
+    )
+    model_version = fields.String(metadata={"description": "Version of the model that answered."})
+    timestamp = fields.String(
+        metadata={
+            "description": "When the prediction was made (UTC, ISO 8601).",
+            "example": "2025-09-27T13:30:00Z",
+        }
+    )
+
+
+class RiskPredictResponseSchema(Schema):
+    success = fields.Boolean(metadata={"example": True})
+    result = fields.Nested(RiskResultSchema, metadata={"description": "For one reading."})
+    results = fields.List(
+        fields.Nested(RiskResultSchema),
+        metadata={"description": "For a batch: one result per reading, in order."},
+    )
+
+
+class RiskMachineQuerySchema(Schema):
+    machine_name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
+        metadata={"description": "The pump's name.", "example": "MOTOBOMBA-007"},
+    )
+
+
+class RiskReadingUsedSchema(Schema):
+    timestamp = fields.String(
+        metadata={
+            "description": "Time of the reading (UTC, ISO 8601).",
+            "example": "2025-09-27T13:29:00Z",
+        }
+    )
+    features = fields.Nested(
+        RiskReadingSchema, metadata={"description": "The values fed to the model."}
+    )
+
+
+class MachineRiskResultSchema(RiskResultSchema):
+    machine = fields.String(metadata={"example": "MOTOBOMBA-007"})
+    reading = fields.Nested(
+        RiskReadingUsedSchema,
+        metadata={"description": "The latest reading of the pump, used here."},
+    )
+
+
+class MachineRiskResponseSchema(Schema):
+    success = fields.Boolean(metadata={"example": True})
+    result = fields.Nested(MachineRiskResultSchema)
+
+
+class RiskFeatureInfoSchema(Schema):
+    name = fields.String()
+    channel = fields.String(metadata={"description": "Telemetry channel it is read from."})
+    unit = fields.String()
+    description = fields.String()
+    minimum = fields.Float(metadata={"description": "Lowest accepted value."})
+    maximum = fields.Float(metadata={"description": "Highest accepted value."})
+
+
+class RiskModelInfoSchema(Schema):
+    name = fields.String(metadata={"example": "xgboost-failure-risk"})
+    family = fields.String(metadata={"example": "xgboost"})
+    version = fields.String(metadata={"example": "1"})
+    description = fields.String(allow_none=True)
+    created_at = fields.String(metadata={"description": "When this version entered the store."})
+    trained_at = fields.String(allow_none=True, metadata={"description": "When training started."})
+    library = fields.Dict(metadata={"description": "`name` and `version` of the library."})
+    tags = fields.Dict()
+    metrics = fields.Dict(
+        metadata={
+            "description": "On held-out pumps never seen in training: roc_auc, pr_auc, brier, "
+            "f1/precision/recall at `threshold`, base_rate; `baseline` holds the same for a "
+            "logistic regression."
+        }
+    )
+    features = fields.List(fields.Nested(RiskFeatureInfoSchema))
+    feature_order = fields.List(fields.String())
+    labels = fields.Dict(metadata={"description": '`{"0": healthy label, "1": at-risk label}`.'})
+    threshold = fields.Float()
+    horizon = fields.Dict(metadata={"description": "Prediction horizon (`hours`)."})
+    checksum = fields.Dict(metadata={"description": "sha256 of the artifact, verified at load."})
+    file_size_mb = fields.Float()
+    files = fields.Dict()
+    hyperparameters = fields.Dict()
+    training_data = fields.Dict(metadata={"description": "Pumps, rows and positives per split."})
+
+
+class RiskInfoResponseSchema(Schema):
+    success = fields.Boolean(metadata={"example": True})
+    model_info = fields.Nested(RiskModelInfoSchema)

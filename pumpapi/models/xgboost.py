@@ -1,0 +1,175 @@
+"""The `xgboost` family: the probability that a pump fails within the horizon, from one reading."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xgboost
+
+from pumpapi.errors import InvalidInput
+from pumpapi.models.base import Model
+from pumpapi.telemetry import BY_NAME
+
+#: The four features of SPEC, by their Portuguese names, and the telemetry channel each one is.
+FEATURE_CHANNELS: dict[str, str] = {
+    "rotacao_motor_rpm": "Eng_RPM",
+    "pressao_oleo_bar": "Oil_P",
+    "tensao_bateria_v": "Bat_V",
+    "tensao_alternador_v": "Char_V",
+}
+#: The order the booster's columns are in (and the order written into its metadata).
+FEATURE_ORDER: tuple[str, ...] = tuple(FEATURE_CHANNELS)
+HEALTHY = "Operação Saudável"
+AT_RISK = "Risco de Falha Iminente"
+LABELS: dict[str, str] = {"0": HEALTHY, "1": AT_RISK}
+#: XGBoost's own binary format (UBJSON): no pickle, loads in any XGBoost of the same major.
+ARTIFACT = "model.ubj"
+NAME = "xgboost-failure-risk"
+
+
+@dataclass(frozen=True)
+class RiskAssessment:
+    """The answer for one reading."""
+
+    #: P(failure within the horizon), in [0, 1].
+    probability: float
+    #: `Operação Saudável` or `Risco de Falha Iminente` (probability ≥ threshold).
+    prediction: str
+    at_risk: bool
+
+
+def _json_number(value: np.float32) -> float:
+    # The booster computes in float32; its shortest decimal form (0.05, not 0.0500000007…) is
+    # what it actually knows.
+    return float(str(value))
+
+
+class FailureRiskModel(Model):
+    """A loaded XGBoost booster classifying a reading as healthy or at risk of failure.
+
+    `predict()` takes rows already in `feature_order`; `rows_from_records()` builds them from
+    readings keyed by feature name, so the order of keys in a request never matters.
+    """
+
+    family = "xgboost"
+
+    booster: xgboost.Booster
+    feature_order: tuple[str, ...]
+    #: feature name -> telemetry channel it is read from (e.g. pressao_oleo_bar -> Oil_P).
+    feature_channels: dict[str, str]
+    threshold: float
+    labels: tuple[str, str]
+
+    def load(self) -> None:
+        meta = self.metadata
+        feature_order = tuple(meta["feature_order"])
+        if sorted(feature_order) != sorted(FEATURE_CHANNELS):
+            raise ValueError(
+                f"the stored model expects features {list(feature_order)}, "
+                f"this service serves {list(FEATURE_ORDER)}"
+            )
+        booster = xgboost.Booster()
+        booster.load_model(self.version.file(meta.get("artifact", ARTIFACT)))
+        if booster.feature_names and tuple(booster.feature_names) != feature_order:
+            raise ValueError(
+                f"booster columns {booster.feature_names} differ from the metadata's "
+                f"feature_order {list(feature_order)}"
+            )
+        # One thread per call: with a 1-row input, XGBoost's default thread pool only adds
+        # synchronisation cost, and gunicorn already runs one worker per core.
+        booster.set_param({"nthread": int(self.config.get("PREDICT_THREADS", 1))})
+        self.booster = booster
+        self.feature_order = feature_order
+        self.feature_channels = dict(meta.get("feature_channels") or FEATURE_CHANNELS)
+        self.threshold = float(meta["threshold"])
+        self.labels = (meta["labels"]["0"], meta["labels"]["1"])
+        self.ready = True
+
+    def warmup(self) -> None:
+        self.predict(np.zeros((1, len(self.feature_order))))
+
+    def rows_from_records(
+        self, records: Mapping[str, float] | Sequence[Mapping[str, float]]
+    ) -> np.ndarray:
+        """Readings keyed by feature name (one mapping or a list) as an (n, 4) float array in
+        `feature_order`. Extra keys are ignored here (the request schema rejects them)."""
+        if isinstance(records, Mapping):
+            records = [records]
+        rows = np.empty((len(records), len(self.feature_order)), dtype=np.float64)
+        for i, record in enumerate(records):
+            missing = [name for name in self.feature_order if name not in record]
+            if missing:
+                raise InvalidInput(
+                    f"Colunas esperadas {missing} não encontradas.",
+                    errors={name: ["Missing data for required field."] for name in missing},
+                )
+            rows[i] = [record[name] for name in self.feature_order]
+        return rows
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """P(failure within the horizon) of each row of an (n, 4) array in `feature_order`."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != len(self.feature_order):
+            raise ValueError(
+                f"expected rows of {len(self.feature_order)} features {self.feature_order}, "
+                f"got an array of shape {rows.shape}"
+            )
+        # inplace_predict reads the array directly: no DMatrix is built per request.
+        return self.booster.inplace_predict(rows)
+
+    def classify(self, probabilities: np.ndarray) -> list[RiskAssessment]:
+        """Label each probability with the stored decision threshold (at risk if p ≥ threshold)."""
+        healthy, at_risk = self.labels
+        return [
+            RiskAssessment(
+                probability=_json_number(p),
+                prediction=at_risk if p >= self.threshold else healthy,
+                at_risk=bool(p >= self.threshold),
+            )
+            for p in probabilities
+        ]
+
+    def assess(
+        self, records: Mapping[str, float] | Sequence[Mapping[str, float]]
+    ) -> list[RiskAssessment]:
+        """Readings keyed by feature name in, one assessment per reading out, in order."""
+        return self.classify(self.predict(self.rows_from_records(records)))
+
+    def info(self) -> dict[str, Any]:
+        meta = self.metadata
+        artifact = meta.get("artifact", ARTIFACT)
+        features = []
+        for name in self.feature_order:
+            channel = BY_NAME[self.feature_channels[name]]
+            features.append(
+                {
+                    "name": name,
+                    "channel": channel.name,
+                    "unit": channel.unit,
+                    "description": channel.description,
+                    "minimum": channel.minimum,
+                    "maximum": channel.maximum,
+                }
+            )
+        return {
+            "name": meta.get("name", NAME),
+            **super().info(),
+            "description": meta.get("description"),
+            "trained_at": meta.get("trained_at"),
+            "features": features,
+            "feature_order": list(self.feature_order),
+            "labels": meta.get("labels"),
+            "threshold": self.threshold,
+            "horizon": meta.get("horizon"),
+            "checksum": {
+                "algorithm": "sha256",
+                "file": artifact,
+                "value": meta["files"][artifact]["sha256"],
+            },
+            "file_size_mb": round(meta["files"][artifact]["bytes"] / 1e6, 3),
+            "hyperparameters": meta.get("hyperparameters", {}),
+            "training_data": meta.get("training_data", {}),
+        }

@@ -1,0 +1,1 @@
+"""Training of the model families on simulated fleets (needs the `train` extra; never served)."""
