@@ -1,0 +1,83 @@
+"""API keys (`X-API-Key`): required to send telemetry, and on reads only when configured.
+
+Keys come from settings (INGEST_API_KEYS, READ_API_KEYS), are compared in constant time, and are
+never logged: a refusal logs the endpoint, not what was sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable
+
+from flask import Flask, current_app, request
+
+from pumpapi.errors import PumpAPIError
+
+log = logging.getLogger(__name__)
+
+HEADER = "X-API-Key"
+#: The OpenAPI security scheme of the key, referenced by the endpoints that require it.
+SECURITY_SCHEME = "ApiKeyAuth"
+
+#: Blueprints that stay open even when reads require a key: load balancers, health checks and
+#: people reading the docs carry no key.
+OPEN_BLUEPRINTS = frozenset({"health", "api-docs", "swagger_ui_assets"})
+
+
+class Unauthorized(PumpAPIError):
+    """No key was sent."""
+
+    status_code = 401
+
+
+class Forbidden(PumpAPIError):
+    """A key was sent but it does not grant this."""
+
+    status_code = 403
+
+
+def key_matches(sent: str, keys: Iterable[str]) -> bool:
+    """Whether `sent` is one of `keys`, comparing every key in constant time (no early exit,
+    so the time taken says nothing about which key, or how much of one, matched)."""
+    sent_bytes = sent.encode("utf-8", "surrogateescape")
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(sent_bytes, key.encode("utf-8", "surrogateescape"))
+    return matched
+
+
+def check_api_key(keys: Iterable[str], purpose: str) -> None:
+    """Raise Unauthorized (no key) or Forbidden (wrong key, or none configured)."""
+    keys = tuple(keys)
+    sent = request.headers.get(HEADER)
+    if not sent:
+        raise Unauthorized(f"{purpose} requires an API key: send it in the {HEADER} header.")
+    if not keys:
+        raise Forbidden(f"{purpose} is not enabled on this instance: no API key is configured.")
+    if not key_matches(sent, keys):
+        log.warning("wrong API key on %s %s", request.method, request.path)
+        raise Forbidden(f"The API key sent in {HEADER} does not allow {purpose.lower()}.")
+
+
+def _check_key() -> None:
+    """before_request, ahead of any look at the body: a view naming `api_keys_setting` (e.g.
+    telemetry ingestion) needs one of those keys; when READ_API_KEYS is set, every other
+    endpoint but health and docs needs a read or an ingest key."""
+    if request.routing_exception is not None:
+        return  # 404 and 405 answer as usual
+    view = current_app.view_functions.get(request.endpoint or "")
+    setting = getattr(getattr(view, "view_class", view), "api_keys_setting", None)
+    if setting:
+        check_api_key(current_app.config[setting], "Sending telemetry")
+        return
+    read_keys = tuple(current_app.config.get("READ_API_KEYS") or ())
+    if not read_keys or request.blueprint in OPEN_BLUEPRINTS or request.endpoint == "static":
+        return
+    check_api_key(read_keys + tuple(current_app.config["INGEST_API_KEYS"]), "Reading")
+
+
+def init_app(app: Flask) -> None:
+    """Register the key check; call it before `limits.init_app` so that a request without a
+    valid key is refused before its body is read."""
+    app.before_request(_check_key)

@@ -1,0 +1,67 @@
+"""The read-only role of the serving path and the writer role of ingestion (roles.sql)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger(__name__)
+
+#: Plain lower-case identifiers only: role names end up in SQL and in connection URLs.
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def roles_sql() -> str:
+    """The grants, with `{reader}`, `{writer}`, `{schema}` and `{database}` placeholders."""
+    return resources.files("pumpapi.db").joinpath("roles.sql").read_text(encoding="utf-8")
+
+
+def grant_roles(
+    conn: psycopg.Connection,
+    reader: str,
+    writer: str,
+    *,
+    reader_password: str | None = None,
+    writer_password: str | None = None,
+) -> list[str]:
+    """Create the roles if missing (LOGIN) and grant them roles.sql on the connection's current
+    schema and database, in one transaction. Returns the roles created.
+
+    A password given sets (or resets) the role's password; none leaves it as it is. Passwords
+    go to the server as literals of one statement and are never logged.
+    """
+    for name in (reader, writer):
+        if not ROLE_NAME.match(name):
+            raise ValueError(f"Role names are lower-case identifiers; {name!r} is not one.")
+    if reader == writer:
+        raise ValueError("The reader and the writer must be two different roles.")
+    created: list[str] = []
+    with conn.transaction():
+        schema, database = conn.execute("SELECT current_schema(), current_database()").fetchone()
+        if schema is None:
+            raise ValueError("The connection has no current schema: check its search_path.")
+        for name, password in ((reader, reader_password), (writer, writer_password)):
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+                created.append(name)
+            if password:
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        sql.Identifier(name), sql.Literal(password)
+                    )
+                )
+        # The template's only placeholders are these four identifiers, quoted by psycopg.
+        statement = sql.SQL(roles_sql()).format(  # noqa: S608
+            reader=sql.Identifier(reader),
+            writer=sql.Identifier(writer),
+            schema=sql.Identifier(schema),
+            database=sql.Identifier(database),
+        )
+        conn.execute(statement)
+    log.info("granted roles %s (read) and %s (write) on schema %s", reader, writer, schema)
+    return created

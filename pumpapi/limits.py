@@ -1,0 +1,97 @@
+"""Limits on what a request body may be: its media type, UTF-8, and how deeply JSON nests.
+
+Checked before any view parses the body, so no parser ever sees a body that could make it
+recurse without bound (the standard library's json raises RecursionError, a 500, on a few
+thousand nested brackets) and every refusal is answered in the one error envelope.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+from flask import Flask, current_app, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+#: Deepest JSON accepted. Every request of the API nests 3 levels at most; 32 leaves room for
+#: any future body while keeping error messages and parsers far from recursion limits.
+MAX_JSON_DEPTH = 32
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_OPEN = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest (0 for a scalar).
+
+    Brackets inside strings do not count. Works on the raw bytes, so it never recurses and
+    costs a few milliseconds for megabytes; malformed JSON is left for the parser to refuse.
+    """
+    outside_strings = _JSON_STRING.sub(b'""', body)
+    codes = np.frombuffer(outside_strings, dtype=np.uint8)
+    if codes.size == 0:
+        return 0
+    steps = np.isin(codes, _OPEN).astype(np.int32) - np.isin(codes, _CLOSE).astype(np.int32)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or "chunked" in (
+        request.headers.get("Transfer-Encoding", "").lower()
+    )
+
+
+def _view_attribute(name: str) -> Any:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(getattr(view, "view_class", view), name, None)
+
+
+def _check_request_body() -> None:
+    """before_request: refuse a body the endpoint cannot read, with 413, 415 or 400."""
+    if request.routing_exception is not None or not _has_body():
+        return  # 404/405 answer first; a bodiless request has nothing to check
+    # A view may raise the body limit for itself (telemetry batches are larger than a reading).
+    limit_setting = _view_attribute("body_limit_setting")
+    if limit_setting:
+        request.max_content_length = int(current_app.config[limit_setting])
+    accepted: tuple[str, ...] = _view_attribute("accepted_media_types") or ("application/json",)
+    if request.mimetype not in accepted and not (
+        request.is_json and "application/json" in accepted
+    ):
+        # Only views that read a body declare what they take; the others ignore a body as
+        # before, so a client posting junk to /health-check is not refused.
+        if _view_attribute("accepted_media_types") is not None or _reads_json_body():
+            raise UnsupportedMediaType(
+                f"This endpoint takes {' or '.join(accepted)} bodies; the request was sent as "
+                f"{request.mimetype or 'no Content-Type'}. Set the Content-Type header."
+            )
+        return
+    body = request.get_data(cache=True)  # 413 here if larger than the limit
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(
+            f"The request body is not valid UTF-8 (byte {exc.start}); encode it as UTF-8."
+        ) from None
+    if request.is_json:
+        depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:
+            # Worded without "JSON": the envelope would take it for a syntax error.
+            raise BadRequest(
+                f"The body nests arrays and objects {depth} levels deep; at most "
+                f"{MAX_JSON_DEPTH} are accepted."
+            )
+
+
+def _reads_json_body() -> bool:
+    """Whether the view method parses a JSON body (a flask-smorest `arguments` in `json`)."""
+    method = _view_attribute(request.method.lower())
+    apidoc = getattr(method, "_apidoc", None) or {}
+    parameters = (apidoc.get("arguments") or {}).get("parameters") or []
+    return any(p.get("in") == "json" for p in parameters)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_check_request_body)
