@@ -65,7 +65,7 @@ class Physics:
     cooldown_tau_minutes: float = 45.0
     overheating_max_c: float = 40.0
     # Lubrication.
-    oil_pressure_bar: tuple[float, float] = (3.8, 4.8)
+    oil_pressure_bar: tuple[float, float] = (4.2, 5.2)
     oil_pressure_rpm_exponent: float = 1.3
     oil_reference_temperature_c: float = 88.0
     oil_viscosity_per_c: float = 0.012
@@ -93,15 +93,16 @@ class Physics:
     cavitation_rpm_jitter: float = 50.0
     hydraulic_wear_head_loss: float = 0.002
     # Electrical (24 V system).
-    battery_empty_v: float = 23.4
-    battery_span_v: float = 2.2
-    surface_charge_v: float = 0.3
+    battery_empty_v: float = 23.0
+    battery_span_v: float = 2.5
+    battery_capacity: tuple[float, float] = (0.4, 1.0)
+    charging_voltage_fraction: tuple[float, float] = (0.03, 0.2)
     regulator_v: tuple[float, float] = (27.6, 28.4)
-    charge_tau_hours: float = 3.0
-    self_discharge_tau_days: float = 20.0
+    charge_tau_hours: float = 8.0
+    standby_drain_tau_days: float = 5.0
     crank_soc_drop: float = 0.02
     charging_fault_gain: float = 1.4
-    critical_soc: float = 0.2
+    critical_soc: float = 0.1
     initial_charge: tuple[float, float] = (0.85, 1.0)
     # Faults.
     fault_rate_per_day: dict[str, float] = field(
@@ -244,7 +245,7 @@ class _PumpSimulation:
         self.k_warm = _lag_rate(interval_s, p.warmup_tau_minutes * 60)
         self.k_cool = _lag_rate(interval_s, p.cooldown_tau_minutes * 60)
         self.k_charge = _lag_rate(interval_s, p.charge_tau_hours * _HOUR_S)
-        self.k_discharge = _lag_rate(interval_s, p.self_discharge_tau_days * _DAY_S)
+        self.k_discharge = _lag_rate(interval_s, p.standby_drain_tau_days * _DAY_S)
 
     # -- draws -------------------------------------------------------------------------------
 
@@ -278,6 +279,10 @@ class _PumpSimulation:
         self.wear_now = u(0.0, 0.5) * self.maintenance_days * 24 * 0.6
         self.charge_now = u(*p.initial_charge)
         self.next_maintenance = int(u(0.2, 1.0) * self.maintenance_days * steps_per_day)
+        # Drawn last, so that the draws above do not depend on them.
+        self.capacity = u(*p.battery_capacity)
+        self.charging_fraction = u(*p.charging_voltage_fraction)
+        self.charge_now *= self.capacity
         self.active: dict[int, _Degradation] = {}
         self.next_onset = {kind: self._draw_onset(0, kind) for kind in range(len(FAULT_KINDS))}
 
@@ -370,7 +375,7 @@ class _PumpSimulation:
     # -- segments ----------------------------------------------------------------------------
 
     def _stopped(self, a: int, e: int, *, faults_may_start: bool) -> None:
-        """Engine off over [a, e): health frozen, battery self-discharges, coolant cools."""
+        """Engine off over [a, e): health frozen, battery drains (standby load), coolant cools."""
         if faults_may_start:
             self._activate(e)
         severity, lub, hyd = self._health_now()
@@ -435,7 +440,7 @@ class _PumpSimulation:
         self.wear_h[a:end] = wear[:j]
         self.oil_fill[a:end] = self.oil_fill_now
         s_charge = severity[_CHARGE, :j]
-        target = np.clip(1.0 - p.charging_fault_gain * s_charge, 0.0, 1.0)
+        target = self.capacity * np.clip(1.0 - p.charging_fault_gain * s_charge, 0.0, 1.0)
         self.charge[a:end] = _relax(target, self.charge_now, self.k_charge)
         heat = (
             self.thermostat
@@ -474,7 +479,7 @@ class _PumpSimulation:
             if onset < now:  # would have begun while the pump was in the workshop
                 self.next_onset[kind] = self._draw_onset(now, kind)
         self.wear_now = 0.0
-        self.charge_now = 1.0
+        self.charge_now = self.capacity
         self.oil_fill_now = u(*p.oil_level_pct)
         self.fresh_lub = u(*p.fresh_health)
         self.fresh_hyd = u(*p.fresh_health)
@@ -506,7 +511,7 @@ class _PumpSimulation:
                 t, running = e, True
                 continue
             if t > 0 or not initially_running:  # a start: cranking takes charge, may not start
-                self.charge_now -= p.crank_soc_drop
+                self.charge_now = max(self.charge_now - p.crank_soc_drop, 0.0)
                 if self.charge_now < p.critical_soc:
                     charging = _CHARGE if _CHARGE in self.active else None
                     self._fail(t, charging)
@@ -591,11 +596,9 @@ class _PumpSimulation:
         )
         suction = suction + sigma[5] * z[:, 5] + self.drift[:, 5]
 
-        battery = (
-            p.battery_empty_v
-            + p.battery_span_v * self.charge
-            + r * p.surface_charge_v * (1.0 - s[_CHARGE])
-        )
+        # Rest (open-circuit) voltage, pulled toward the regulator while the alternator charges.
+        rest = p.battery_empty_v + p.battery_span_v * self.charge
+        battery = rest + r * (1.0 - s[_CHARGE]) * self.charging_fraction * (self.regulator - rest)
         alternator = np.where(r, battery + (self.regulator - battery) * (1.0 - s[_CHARGE]), battery)
         battery = battery + sigma[6] * z[:, 6] + self.drift[:, 6]
         alternator = alternator + sigma[7] * z[:, 7] + self.drift[:, 7]

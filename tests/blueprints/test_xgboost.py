@@ -61,9 +61,9 @@ def test_spec_example_answers_the_spec_shape(xgboost_client, xgboost_model):
     body = response.get_json()
     assert body["success"] is True
     result = body["result"]
-    # The label depends on the trained model: in the simulator a 24.1 V battery on a running
-    # engine is nearly empty, so the SPEC example is not necessarily healthy there.
-    assert result["prediction"] in (HEALTHY, AT_RISK)
+    # SPEC answers this reading as healthy (tests/training/test_spec_examples.py checks that
+    # on models trained at several sizes).
+    assert result["prediction"] == HEALTHY
     assert 0 <= result["probability"] <= 1
     assert UTC_SECONDS.match(result["timestamp"])
     assert result["model_version"] == "1"

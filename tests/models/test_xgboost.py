@@ -53,9 +53,10 @@ def test_key_order_never_changes_the_answer(xgboost_model, xgboost_trained):
     reversed_keys = dict(reversed(list(reading.items())))
     assert list(reversed_keys) != list(reading)
     assert xgboost_model.assess(reversed_keys) == xgboost_model.assess(reading)
-    # ... while moving values between features does change it: the model reads names.
-    swapped = {**reading, "tensao_bateria_v": reading["tensao_alternador_v"]}
-    swapped["tensao_alternador_v"] = reading["tensao_bateria_v"]
+    # ... while moving values between features does change it: the model reads names. (Engine
+    # speed and oil pressure: every failure mode in the simulator moves one of them.)
+    swapped = {**reading, "rotacao_motor_rpm": reading["pressao_oleo_bar"]}
+    swapped["pressao_oleo_bar"] = reading["rotacao_motor_rpm"]
     assert xgboost_model.assess(swapped) != xgboost_model.assess(reading)
 
 
