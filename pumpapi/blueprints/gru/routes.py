@@ -1,0 +1,160 @@
+"""Lubrication and hydraulic health (GRU): from posted readings or a pump's latest readings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+from flask.views import MethodView
+
+from pumpapi import db, models
+from pumpapi.extensions.smorest import Blueprint
+from pumpapi.models.gru import PADDING, HealthAssessment, HealthIndexModel
+from pumpapi.models.timing import timed_inference
+from pumpapi.telemetry import CHANNEL_NAMES
+
+from .schemas import (
+    EXAMPLE_READING,
+    ChannelReadingSchema,
+    HealthInfoResponseSchema,
+    HealthMachineQuerySchema,
+    HealthRequestSchema,
+    HealthResponseSchema,
+    MachineHealthResponseSchema,
+    WindowRequestSchema,
+)
+
+FAMILY = "gru"
+
+blp = Blueprint(
+    "gru",
+    __name__,
+    description="Health of a pump's lubrication and hydraulic subsystems (0–100, with OK / "
+    "ATENÇÃO / ALERTA bands), from the last hour of its eight telemetry channels.",
+)
+
+
+def _model() -> HealthIndexModel:
+    return models.registry().get(FAMILY)  # 404 if not served here, 503 while not loaded
+
+
+def _utc_iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _answer(model: HealthIndexModel, assessment: HealthAssessment) -> dict[str, Any]:
+    return {
+        "success": True,
+        "indices": assessment.indices,
+        "status": assessment.status,
+        "meta": {
+            **model.window_meta(),
+            "given_rows": assessment.given_rows,
+            "padded_rows": assessment.padded_rows,
+            "padding": PADDING,
+            "model_version": model.version.version,
+        },
+    }
+
+
+@blp.route("/model/gru/predict")
+class Predict(MethodView):
+    @blp.arguments(HealthRequestSchema)
+    @blp.doc(
+        requestBody={
+            "content": {
+                "application/json": {
+                    "schema": {"oneOf": [ChannelReadingSchema, WindowRequestSchema]},
+                    "examples": {
+                        "one reading": {"value": EXAMPLE_READING},
+                        "a window": {
+                            "value": {
+                                "readings": [
+                                    {**EXAMPLE_READING, "Eng_RPM": 1790.0, "Oil_P": 4.1},
+                                    {**EXAMPLE_READING, "Eng_RPM": 1802.0, "Oil_P": 4.0},
+                                ]
+                            }
+                        },
+                    },
+                }
+            }
+        }
+    )
+    @blp.response(200, HealthResponseSchema)
+    @blp.alt_response(
+        422, description="A channel is missing, unknown, not a number or out of range."
+    )
+    @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
+    def post(self, body):
+        """Lubrication and hydraulic health from posted readings
+
+        Send one reading of the eight channels, keyed by name in any order: `Eng_RPM` (engine
+        speed, rpm), `Cool_T` (coolant temperature, °C), `Oil_P` (oil pressure, bar), `Oil_L`
+        (oil level, % or sensor units), `Recalque` (discharge pressure, bar), `Succao` (suction
+        pressure, bar), `Bat_V` (battery voltage, V), `Char_V` (alternator voltage, V). Or send a
+        window `{"readings": [...]}` of 1 to 60 consecutive readings, oldest first.
+
+        The model reads exactly 60 readings (an hour at one a minute). A shorter input is
+        padded in front with copies of its oldest reading, as if the pump had held that state
+        before: `meta.given_rows` and `meta.padded_rows` say how many of each the answer rests
+        on. One reading gives a rough answer; a full window a reliable one.
+
+        `indices` are 0–100 (100 = as new); `status` bands them: `OK` ≥ 70, `ATENÇÃO` 40 to
+        below 70 (plan an inspection), `ALERTA` < 40 (act now).
+        """
+        model = _model()
+        readings = np.array(
+            [[reading[name] for name in CHANNEL_NAMES] for reading in body["readings"]],
+            dtype=np.float64,
+        )
+        with timed_inference(model):
+            assessment = model.assess(readings)
+        return _answer(model, assessment)
+
+
+@blp.route("/machine/gru/predict")
+class MachinePredict(MethodView):
+    @blp.arguments(HealthMachineQuerySchema, location="query")
+    @blp.response(200, MachineHealthResponseSchema)
+    @blp.alt_response(404, description="The pump is unknown or has no readings.")
+    @blp.alt_response(422, description="`machine_name` missing, or `time_steps` not 1 to 60.")
+    @blp.alt_response(503, description="PostgreSQL or the model is unavailable; retry later.")
+    def post(self, query):
+        """Lubrication and hydraulic health of a pump, from its latest readings in the database
+
+        Reads the pump's latest `time_steps` readings (default 60, at most 60) and answers like
+        `/model/gru/predict`. A pump with fewer readings still gets an answer, padded the same
+        way: compare `meta.fetched_rows` with `meta.requested_time_steps`. `meta.last_timestamp`
+        is the newest reading used, so a pump that stopped reporting shows as stale.
+        """
+        model = _model()
+        requested = query["time_steps"]
+        window = db.store().latest_window(query["machine_name"], requested)
+        with timed_inference(model):
+            assessment = model.assess(window.values)
+        answer = _answer(model, assessment)
+        answer["meta"].update(
+            machine=window.machine,
+            fetched_rows=len(window),
+            requested_time_steps=requested,
+            first_timestamp=_utc_iso(window.timestamps[0]),
+            last_timestamp=_utc_iso(window.timestamps[-1]),
+        )
+        return answer
+
+
+@blp.route("/model/gru/info")
+class Info(MethodView):
+    @blp.response(200, HealthInfoResponseSchema)
+    @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
+    def get(self):
+        """Which health model answers, and how good it is
+
+        The fields of the original service (model type, input and output shapes, file size and
+        date, scaler, feature order), then the version, the artifact served and its sha256, and
+        the mean absolute error of each index on held-out pumps never seen in training, beside
+        that of naive baselines (so "MAE 3.1 points" can be read against "MAE 18 points by
+        always answering the fleet average").
+        """
+        return {"success": True, "model_info": _model().info()}

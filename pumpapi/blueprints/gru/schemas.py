@@ -1,0 +1,211 @@
+"""Request and response schemas of the GRU health endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import fields, validate
+
+from pumpapi.extensions.smorest import Schema, StrictFloat
+from pumpapi.models.gru import PADDING, WINDOW
+from pumpapi.telemetry import CHANNELS, MACHINE_NAME_MAX_LENGTH
+
+#: The SPEC's example reading.
+EXAMPLE_READING: dict[str, float] = {
+    "Eng_RPM": 0.07,
+    "Cool_T": 80,
+    "Oil_P": 3.2,
+    "Oil_L": 7.8,
+    "Recalque": 4.0,
+    "Succao": 1.1,
+    "Bat_V": 26.4,
+    "Char_V": 27.2,
+}
+
+
+def _channel_field(name: str) -> StrictFloat:
+    channel = next(c for c in CHANNELS if c.name == name)
+    return StrictFloat(
+        required=True,
+        validate=validate.Range(
+            min=channel.minimum,
+            max=channel.maximum,
+            error=f"Must be between {{min}} and {{max}} {channel.unit}: the physical range of "
+            f"{channel.name} ({channel.description}).",
+        ),
+        metadata={
+            "description": f"{channel.description.capitalize()} [{channel.unit}], "
+            f"{channel.minimum:g} to {channel.maximum:g}.",
+            "example": EXAMPLE_READING[name],
+        },
+    )
+
+
+class ChannelReadingSchema(Schema):
+    """One reading of the eight channels, keyed by name (the order of keys does not matter)."""
+
+    Eng_RPM = _channel_field("Eng_RPM")
+    Cool_T = _channel_field("Cool_T")
+    Oil_P = _channel_field("Oil_P")
+    Oil_L = _channel_field("Oil_L")
+    Recalque = _channel_field("Recalque")
+    Succao = _channel_field("Succao")
+    Bat_V = _channel_field("Bat_V")
+    Char_V = _channel_field("Char_V")
+
+
+class WindowRequestSchema(Schema):
+    """A window of consecutive readings, oldest first."""
+
+    readings = fields.List(
+        fields.Nested(ChannelReadingSchema),
+        required=True,
+        validate=validate.Length(
+            min=1, max=WINDOW, error="Send between {min} and {max} readings (oldest first)."
+        ),
+        metadata={
+            "description": f"1 to {WINDOW} consecutive readings, oldest first. Fewer than "
+            f"{WINDOW} are padded by repeating the oldest one in front."
+        },
+    )
+
+
+class HealthRequestSchema(Schema):
+    """One reading, or a window `{"readings": [reading, ...]}`.
+
+    Loading dispatches on the body: an object with `readings` is a window, anything else must
+    be one reading, so a reading with a missing channel is answered with the column names older
+    clients match. (The OpenAPI document describes it as `oneOf` the two; see routes.)
+    """
+
+    def load(self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None):
+        if isinstance(data, Mapping) and "readings" in data:
+            return WindowRequestSchema().load(data, partial=partial, unknown=unknown)
+        return {"readings": [ChannelReadingSchema().load(data, partial=partial, unknown=unknown)]}
+
+
+class HealthIndicesSchema(Schema):
+    lubrificacao = fields.Float(
+        metadata={"description": "Lubrication health, 0–100.", "example": 73.32}
+    )
+    hidraulico = fields.Float(metadata={"description": "Hydraulic health, 0–100.", "example": 65.5})
+
+
+class HealthStatusSchema(Schema):
+    lubrificacao = fields.String(metadata={"example": "OK"})
+    hidraulico = fields.String(metadata={"example": "ATENÇÃO"})
+
+
+class WindowMetaSchema(Schema):
+    timesteps = fields.Integer(metadata={"description": "Readings the model reads.", "example": 60})
+    n_features = fields.Integer(metadata={"example": 8})
+    feature_order = fields.List(
+        fields.String(), metadata={"description": "Channel order of the model's input."}
+    )
+    given_rows = fields.Integer(metadata={"description": "Readings the answer is computed from."})
+    padded_rows = fields.Integer(
+        metadata={
+            "description": "Readings added in front (copies of the oldest one) to fill "
+            "the window; 0 when a full window was available."
+        }
+    )
+    padding = fields.String(
+        metadata={"description": "How the window was filled.", "example": PADDING}
+    )
+    model_version = fields.String(metadata={"description": "Version of the model that answered."})
+
+
+class MachineWindowMetaSchema(WindowMetaSchema):
+    machine = fields.String(metadata={"example": "MOTOBOMBA-007"})
+    fetched_rows = fields.Integer(
+        metadata={"description": "Readings found in the database (at most `requested_time_steps`)."}
+    )
+    requested_time_steps = fields.Integer()
+    first_timestamp = fields.String(metadata={"description": "Oldest reading used (UTC)."})
+    last_timestamp = fields.String(
+        metadata={"description": "Newest reading used (UTC): shows whether the pump is reporting."}
+    )
+
+
+_INDEX_DESCRIPTION = (
+    "Health of the lubrication (`lubrificacao`) and hydraulic (`hidraulico`) subsystems, 0 to 100 "
+    "(100 = as new), two decimals."
+)
+_STATUS_DESCRIPTION = (
+    "Band of each index: `OK` from 70 (no action), `ATENÇÃO` from 40 to below 70 (plan an "
+    "inspection), `ALERTA` below 40 (act now). Taken from the rounded index."
+)
+
+
+class HealthResponseSchema(Schema):
+    success = fields.Boolean(metadata={"example": True})
+    indices = fields.Nested(HealthIndicesSchema, metadata={"description": _INDEX_DESCRIPTION})
+    status = fields.Nested(HealthStatusSchema, metadata={"description": _STATUS_DESCRIPTION})
+    meta = fields.Nested(WindowMetaSchema)
+
+
+class MachineHealthResponseSchema(HealthResponseSchema):
+    meta = fields.Nested(MachineWindowMetaSchema)
+
+
+class HealthMachineQuerySchema(Schema):
+    machine_name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
+        metadata={"description": "The pump's name.", "example": "MOTOBOMBA-007"},
+    )
+    time_steps = fields.Integer(
+        load_default=WINDOW,
+        validate=validate.Range(
+            min=1, max=WINDOW, error="Must be a whole number from {min} to {max}."
+        ),
+        metadata={
+            "description": f"How many of the latest readings to use, 1 to {WINDOW} (default "
+            f"{WINDOW}). Fewer are padded like a short posted window."
+        },
+    )
+
+
+class HealthModelInfoSchema(Schema):
+    model_type = fields.String(metadata={"example": "Sequential"})
+    library = fields.String(metadata={"example": "tensorflow.keras"})
+    input_shape = fields.List(fields.Integer(allow_none=True), metadata={"example": [None, 60, 8]})
+    output_shape = fields.List(fields.Integer(allow_none=True), metadata={"example": [None, 2]})
+    timesteps = fields.Integer(metadata={"example": 60})
+    n_features = fields.Integer(metadata={"example": 8})
+    file_size_mb = fields.Float(metadata={"description": "Size of the Keras model file."})
+    last_modified = fields.String(
+        metadata={
+            "description": "When the Keras model file was written (UTC).",
+            "example": "2025-09-26 10:47:28",
+        }
+    )
+    scaler_class = fields.String(metadata={"example": "MinMaxScaler"})
+    scaler_has_feature_names = fields.Boolean()
+    scaler_n_features_in = fields.Integer(metadata={"example": 8})
+    feature_order = fields.List(fields.String())
+    outputs = fields.List(fields.String(), metadata={"description": "Order of the two outputs."})
+    padding = fields.String(metadata={"description": "How short windows are filled."})
+    version = fields.String()
+    created_at = fields.String(metadata={"description": "When this version entered the store."})
+    backend = fields.String(
+        metadata={"description": "`litert` or `tensorflow` (PUMPAPI_TF_BACKEND)."}
+    )
+    served_artifact = fields.String(metadata={"description": "The file that computes the answers."})
+    checksum = fields.Dict(
+        metadata={"description": "sha256 of the served artifact, verified at load."}
+    )
+    metrics = fields.Dict(
+        metadata={
+            "description": "Mean absolute error of each index (0–100 points) on held-out pumps "
+            "never seen in training, beside the same for naive baselines."
+        }
+    )
+    training = fields.Dict(metadata={"description": "Data, epochs and time of the training run."})
+    tags = fields.Dict()
+
+
+class HealthInfoResponseSchema(Schema):
+    success = fields.Boolean(metadata={"example": True})
+    model_info = fields.Nested(HealthModelInfoSchema)

@@ -1,0 +1,121 @@
+"""Request and response schemas of the LSTM forecast endpoints."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from pumpapi.extensions.smorest import Schema, StrictFloat
+from pumpapi.models.lstm import MAX_HORIZON, WINDOW
+from pumpapi.telemetry import CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
+
+#: The message older clients match when a series is too short (SPEC).
+TOO_SHORT = f"Input data must have at least {WINDOW} values"
+#: Longest series accepted: only the last WINDOW values are read, so this only bounds the work
+#: of validating a body.
+MAX_SERIES_LENGTH = 10_000
+
+
+def _horizon(location: str) -> fields.Integer:
+    return fields.Integer(
+        # A JSON body must hold a number; a query string is text that parses as a whole number.
+        strict=location == "json",
+        validate=validate.Range(min=1, max=MAX_HORIZON, error="Must be from {min} to {max}."),
+        metadata={
+            "description": f"Also forecast the next `horizon` values (1 to {MAX_HORIZON}), each "
+            "predicted from a window that includes the previous predictions, so uncertainty "
+            "grows with the step.",
+            "example": 5,
+        },
+    )
+
+
+class SeriesRequestSchema(Schema):
+    data = fields.List(
+        StrictFloat(),
+        required=True,
+        validate=[
+            validate.Length(min=WINDOW, error=TOO_SHORT),
+            validate.Length(
+                max=MAX_SERIES_LENGTH, error="At most {max} values; only the last 60 are read."
+            ),
+        ],
+        metadata={
+            "description": f"The series, oldest first: at least {WINDOW} finite numbers, in any "
+            f"unit and at any scale (oil pressure around 4 bar, a price in the hundreds); the "
+            f"last {WINDOW} are read.",
+            "example": [round(120.5 + 0.25 * i, 2) for i in range(WINDOW)],
+        },
+    )
+    horizon = _horizon("json")
+
+
+class ForecastResponseSchema(Schema):
+    success = fields.Boolean(metadata={"example": True})
+    prediction = fields.Float(
+        metadata={"description": "The next value, in the series' unit.", "example": 135.5}
+    )
+    forecast = fields.List(
+        fields.Float(),
+        metadata={
+            "description": "With `horizon`: the next `horizon` values (the first is `prediction`)."
+        },
+    )
+    meta = fields.Dict(
+        metadata={
+            "description": "`given_values`, `used_values` (the last 60), `horizon`, "
+            "`model_version`; from a pump also `machine`, `channel`, `unit`, `fetched_rows`, "
+            "`last_timestamp`, `interval_seconds` and `forecast_timestamps`."
+        }
+    )
+
+
+class ForecastMachineQuerySchema(Schema):
+    machine_name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
+        metadata={"description": "The pump's name.", "example": "MOTOBOMBA-007"},
+    )
+    channel = fields.String(
+        required=True,
+        validate=validate.OneOf(CHANNEL_NAMES, error="Must be one of: {choices}."),
+        metadata={"description": "The telemetry channel to forecast.", "example": "Oil_P"},
+    )
+    horizon = _horizon("query")
+
+
+class ForecasterInfoSchema(Schema):
+    model_type = fields.String(metadata={"example": "Sequential"})
+    library = fields.String(metadata={"example": "tensorflow.keras"})
+    input_shape = fields.List(fields.Integer(allow_none=True), metadata={"example": [None, 60, 1]})
+    output_shape = fields.List(fields.Integer(allow_none=True), metadata={"example": [None, 1]})
+    timesteps = fields.Integer(metadata={"example": WINDOW})
+    min_values = fields.Integer(metadata={"description": "Shortest series accepted."})
+    max_horizon = fields.Integer()
+    normalisation = fields.String(metadata={"description": "How any scale is handled."})
+    file_size_mb = fields.Float(metadata={"description": "Size of the Keras model file."})
+    last_modified = fields.String(
+        metadata={"description": "When the Keras model was written (UTC)."}
+    )
+    version = fields.String()
+    created_at = fields.String()
+    backend = fields.String(
+        metadata={"description": "`litert` or `tensorflow` (PUMPAPI_TF_BACKEND)."}
+    )
+    served_artifact = fields.String()
+    checksum = fields.Dict(
+        metadata={"description": "sha256 of the served artifact, verified at load."}
+    )
+    metrics = fields.Dict(
+        metadata={
+            "description": "On held-out pumps never seen in training: MAE of the model and of "
+            "the persistence forecast (next value = last value) per channel, and MASE (model "
+            "MAE / persistence MAE; below 1 beats persistence)."
+        }
+    )
+    training = fields.Dict()
+    tags = fields.Dict()
+
+
+class ForecasterInfoResponseSchema(Schema):
+    success = fields.Boolean(metadata={"example": True})
+    model_info = fields.Nested(ForecasterInfoSchema)

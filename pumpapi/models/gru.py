@@ -1,0 +1,151 @@
+"""GRU family: lubrication and hydraulic health indices (0–100) from a window of 60 readings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pumpapi.errors import InvalidInput
+from pumpapi.models.base import Model
+from pumpapi.models.litert import WindowRunner, artifact_info, runner_for
+from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
+from pumpapi.telemetry import CHANNEL_NAMES
+
+#: Readings per window (one a minute in the fleet's telemetry: the last hour).
+WINDOW = 60
+#: The two outputs, in the model's output order, named as clients know them.
+INDICES: tuple[str, ...] = ("lubrificacao", "hidraulico")
+#: Status bands of a health index (SPEC): OK from 70, ATENÇÃO from 40, ALERTA below.
+OK_FROM = 70.0
+ATTENTION_FROM = 40.0
+#: How a window shorter than WINDOW is completed (named in every answer's `meta`).
+PADDING = "repeat-oldest"
+
+
+def status_band(value: float) -> str:
+    """`OK` if value ≥ 70, `ATENÇÃO` if 40 ≤ value < 70, `ALERTA` below 40."""
+    if value >= OK_FROM:
+        return "OK"
+    if value >= ATTENTION_FROM:
+        return "ATENÇÃO"
+    return "ALERTA"
+
+
+def pad_window(readings: np.ndarray, timesteps: int = WINDOW) -> tuple[np.ndarray, int]:
+    """Complete a window of 1–`timesteps` readings (oldest first) to exactly `timesteps`.
+
+    The oldest reading is repeated in front, as if the pump had held that state before the first
+    reading given: the model then sees a steady pump rather than zeros (a stopped, dry pump).
+    Longer inputs keep their latest `timesteps` readings. Returns (window, rows padded).
+    """
+    if readings.ndim != 2 or readings.shape[0] == 0:
+        raise InvalidInput("A window needs at least one reading.")
+    given = readings.shape[0]
+    if given >= timesteps:
+        return readings[-timesteps:], 0
+    missing = timesteps - given
+    front = np.repeat(readings[:1], missing, axis=0)
+    return np.concatenate([front, readings]), missing
+
+
+@dataclass(frozen=True)
+class HealthAssessment:
+    """The two health indices (0–100, two decimals) of one window, with their status bands."""
+
+    indices: dict[str, float]
+    status: dict[str, str]
+    given_rows: int
+    padded_rows: int
+
+
+class HealthIndexModel(Model):
+    """Scales a window with the training MinMaxScaler and runs the GRU (LiteRT by default)."""
+
+    family = "gru"
+
+    scaler: MinMaxScaling
+    runner: WindowRunner
+
+    def load(self) -> None:
+        meta = self.metadata
+        scaler = MinMaxScaling.from_json(json.loads(self.version.file(SCALER_FILE).read_text()))
+        if tuple(meta.get("feature_order", ())) != CHANNEL_NAMES:
+            raise ValueError(f"feature_order {meta.get('feature_order')} is not {CHANNEL_NAMES}")
+        if scaler.feature_names != CHANNEL_NAMES:
+            raise ValueError(
+                f"the scaler's features {scaler.feature_names} are not {CHANNEL_NAMES}"
+            )
+        if meta.get("input_shape") != [None, WINDOW, len(CHANNEL_NAMES)]:
+            raise ValueError(f"input_shape {meta.get('input_shape')} is not [None, {WINDOW}, 8]")
+        if meta.get("output_shape") != [None, len(INDICES)]:
+            raise ValueError(f"output_shape {meta.get('output_shape')} is not [None, 2]")
+        self.scaler = scaler
+        self.runner = runner_for(self.version, self.config)
+        self.ready = True
+
+    def warmup(self) -> None:
+        # The tensorflow backend must not run anything before gunicorn forks (see litert.py).
+        if self.runner.backend == "litert":
+            self.scores(np.zeros((1, WINDOW, len(CHANNEL_NAMES))))
+
+    def scores(self, windows: np.ndarray) -> np.ndarray:
+        """Raw model outputs in 0–1, shape (batch, 2), for unscaled windows (batch, 60, 8)."""
+        return self.runner(self.scaler.transform(windows).astype(np.float32))
+
+    def assess(self, readings: np.ndarray) -> HealthAssessment:
+        """Health of a pump from its readings (rows oldest first, columns CHANNEL_NAMES).
+
+        Fewer than 60 readings are padded (see `pad_window`); more keep the latest 60.
+        The band is taken from the rounded index, so that an answer never shows 70.0 as ATENÇÃO.
+        """
+        readings = np.asarray(readings, dtype=np.float64)
+        if readings.ndim != 2 or readings.shape[1] != len(CHANNEL_NAMES):
+            raise InvalidInput(
+                f"A window is a list of readings with the {len(CHANNEL_NAMES)} channels "
+                f"{list(CHANNEL_NAMES)}."
+            )
+        window, padded = pad_window(readings)
+        raw = self.scores(window[np.newaxis])[0]
+        values = np.clip(raw.astype(np.float64), 0.0, 1.0) * 100.0
+        indices = {name: round(float(v), 2) for name, v in zip(INDICES, values, strict=True)}
+        return HealthAssessment(
+            indices=indices,
+            status={name: status_band(v) for name, v in indices.items()},
+            given_rows=min(readings.shape[0], WINDOW),
+            padded_rows=padded,
+        )
+
+    def window_meta(self) -> dict[str, Any]:
+        """The `meta` fields every GRU answer carries."""
+        return {
+            "timesteps": WINDOW,
+            "n_features": len(CHANNEL_NAMES),
+            "feature_order": list(CHANNEL_NAMES),
+        }
+
+    def info(self) -> dict[str, Any]:
+        """The seed's fields (SPEC) first, then version, metrics, checksum and provenance."""
+        meta = self.metadata
+        return {
+            "model_type": meta["model_type"],
+            "library": meta["library"],
+            "input_shape": meta["input_shape"],
+            "output_shape": meta["output_shape"],
+            "timesteps": WINDOW,
+            "n_features": len(CHANNEL_NAMES),
+            "scaler_class": self.scaler.scaler_class,
+            "scaler_has_feature_names": False,
+            "scaler_n_features_in": self.scaler.n_features_in,
+            "feature_order": list(CHANNEL_NAMES),
+            "outputs": list(INDICES),
+            "padding": PADDING,
+            **artifact_info(self.version, self.runner.backend),
+            "version": self.version.version,
+            "created_at": meta.get("created_at"),
+            "metrics": meta.get("metrics", {}),
+            "training": meta.get("training", {}),
+            "tags": meta.get("tags", {}),
+        }

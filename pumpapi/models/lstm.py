@@ -1,0 +1,154 @@
+"""LSTM family: the next value (or next h values) of any telemetry series, at any scale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pumpapi.errors import InvalidInput
+from pumpapi.models.base import Model
+from pumpapi.models.litert import WindowRunner, artifact_info, runner_for
+
+#: Values the model reads: the last 60 of the series (one hour of one-a-minute telemetry).
+WINDOW = 60
+#: Longest forecast answered: each step feeds the previous prediction back in, so errors grow.
+MAX_HORIZON = 60
+#: A flat window has no spread to scale by; this floor (relative to its level) keeps the
+#: scaled values finite and the forecast at the last value.
+RELATIVE_SCALE_FLOOR = 1e-6
+#: Training targets are clipped to this many window standard deviations: a pump starting or
+#: stopping is a jump no history announces, and must not dominate the loss.
+TARGET_CLIP = 10.0
+NORMALISATION = (
+    "each window of 60 values is taken relative to its last value and divided by its standard "
+    "deviation; the model predicts the next step's change in those units"
+)
+
+
+def window_spread(windows: np.ndarray) -> np.ndarray:
+    """Standard deviation of each window (rows of `windows`): the unit the model works in."""
+    floor = RELATIVE_SCALE_FLOOR * (1.0 + np.abs(windows.mean(axis=-1)))
+    return np.maximum(windows.std(axis=-1), floor)
+
+
+def normalise(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs (batch, WINDOW, 1) float32 for windows (batch, WINDOW), and each one's scale.
+
+    Scale-free by construction: a series of pressures around 4 bar and one of prices in the
+    hundreds are the same shape to the model once taken relative to their last value and
+    divided by their spread. Centring on the last value (rather than the mean) makes "no
+    change", the persistence forecast, the model's zero.
+    """
+    windows = np.asarray(windows, dtype=np.float64)
+    scale = window_spread(windows)
+    inputs = (windows - windows[:, -1:]) / scale[:, np.newaxis]
+    return inputs[..., np.newaxis].astype(np.float32), scale
+
+
+def targets(windows: np.ndarray, following: np.ndarray) -> np.ndarray:
+    """Training targets: the change from each window's last value to the value that followed,
+    in the window's units, clipped to ±TARGET_CLIP."""
+    windows = np.asarray(windows, dtype=np.float64)
+    scale = window_spread(windows)
+    change = (np.asarray(following, dtype=np.float64) - windows[:, -1]) / scale
+    return np.clip(change, -TARGET_CLIP, TARGET_CLIP).astype(np.float32)
+
+
+def denormalise(windows: np.ndarray, outputs: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Next values in the series' units from the model's outputs (batch, 1)."""
+    return windows[:, -1] + np.asarray(outputs, dtype=np.float64).reshape(-1) * scale
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The next value of a series and, when a horizon was asked, the next `horizon` values."""
+
+    prediction: float
+    forecast: list[float] | None
+    used_values: int
+
+
+class SeriesForecaster(Model):
+    """Runs the LSTM (LiteRT by default) on the latest 60 values of a series."""
+
+    family = "lstm"
+
+    runner: WindowRunner
+
+    def load(self) -> None:
+        meta = self.metadata
+        if meta.get("input_shape") != [None, WINDOW, 1]:
+            raise ValueError(f"input_shape {meta.get('input_shape')} is not [None, {WINDOW}, 1]")
+        if meta.get("output_shape") != [None, 1]:
+            raise ValueError(f"output_shape {meta.get('output_shape')} is not [None, 1]")
+        self.runner = runner_for(self.version, self.config)
+        self.ready = True
+
+    def warmup(self) -> None:
+        # The tensorflow backend must not run anything before gunicorn forks (see litert.py).
+        if self.runner.backend == "litert":
+            self.next_values(np.zeros((1, WINDOW)))
+
+    def next_values(self, windows: np.ndarray) -> np.ndarray:
+        """The value following each window (batch, WINDOW), in the windows' own units."""
+        windows = np.asarray(windows, dtype=np.float64)
+        inputs, scale = normalise(windows)
+        return denormalise(windows, self.runner(inputs), scale)
+
+    def forecast(self, series: np.ndarray, horizon: int | None = None) -> Forecast:
+        """The next value of `series` (oldest first, ≥ 60 values); with `horizon`, the next
+        `horizon` values, each predicted from a window that includes the previous predictions."""
+        series = np.asarray(series, dtype=np.float64).reshape(-1)
+        if series.size < WINDOW:
+            raise InvalidInput(
+                f"Input data must have at least {WINDOW} values; got {series.size}.",
+                errors={"data": [f"Input data must have at least {WINDOW} values"]},
+            )
+        if not np.all(np.isfinite(series)):
+            raise InvalidInput("Every value of the series must be a finite number.")
+        if horizon is not None and not 1 <= horizon <= MAX_HORIZON:
+            raise InvalidInput(
+                f"horizon must be between 1 and {MAX_HORIZON}.",
+                errors={"horizon": [f"Must be between 1 and {MAX_HORIZON}."]},
+            )
+        window = series[-WINDOW:].copy()
+        steps = horizon or 1
+        values: list[float] = []
+        for _ in range(steps):
+            following = float(self.next_values(window[np.newaxis])[0])
+            values.append(following)
+            window = np.append(window[1:], following)
+        if not np.all(np.isfinite(values)):
+            # Values near the float limits overflow once normalised: refuse rather than answer
+            # null (found by the schemathesis run, tests/integration/test_fuzz.py).
+            raise InvalidInput(
+                "The series is too large to forecast: its values overflow; send values in the "
+                "signal's own units.",
+                errors={"data": ["Values too large to forecast."]},
+            )
+        return Forecast(
+            prediction=values[0],
+            forecast=values if horizon is not None else None,
+            used_values=WINDOW,
+        )
+
+    def info(self) -> dict[str, Any]:
+        meta = self.metadata
+        return {
+            "model_type": meta["model_type"],
+            "library": meta["library"],
+            "input_shape": meta["input_shape"],
+            "output_shape": meta["output_shape"],
+            "timesteps": WINDOW,
+            "min_values": WINDOW,
+            "max_horizon": MAX_HORIZON,
+            "normalisation": NORMALISATION,
+            **artifact_info(self.version, self.runner.backend),
+            "version": self.version.version,
+            "created_at": meta.get("created_at"),
+            "metrics": meta.get("metrics", {}),
+            "training": meta.get("training", {}),
+            "tags": meta.get("tags", {}),
+        }

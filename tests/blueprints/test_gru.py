@@ -1,0 +1,248 @@
+"""/model/gru/predict, /model/gru/info and /machine/gru/predict, as clients call them."""
+
+from __future__ import annotations
+
+import pytest
+
+from pumpapi.db import copy_fleet
+from pumpapi.telemetry import CHANNEL_NAMES
+from tests.fixtures.db import NOMINAL, pump_history
+
+PREDICT = "/model/gru/predict"
+MACHINE = "/machine/gru/predict"
+#: The SPEC's example reading.
+READING = {
+    "Eng_RPM": 0.07,
+    "Cool_T": 80,
+    "Oil_P": 3.2,
+    "Oil_L": 7.8,
+    "Recalque": 4.0,
+    "Succao": 1.1,
+    "Bat_V": 26.4,
+    "Char_V": 27.2,
+}
+BANDS = {"OK", "ATENÇÃO", "ALERTA"}
+
+
+def nominal_reading(**changes: float) -> dict[str, float]:
+    return {**dict(zip(CHANNEL_NAMES, NOMINAL.tolist(), strict=True)), **changes}
+
+
+def _error(response, code: int) -> dict:
+    assert response.status_code == code, response.get_json()
+    body = response.get_json()
+    assert body["success"] is False and body["code"] == code
+    return body
+
+
+def _band(value: float) -> str:
+    return "OK" if value >= 70 else "ATENÇÃO" if value >= 40 else "ALERTA"
+
+
+@pytest.fixture
+def client(keras_app):
+    return keras_app.test_client()
+
+
+def test_the_spec_example_reading_answers_the_spec_shape(client):
+    response = client.post(PREDICT, json=READING)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["success"] is True
+    assert set(body["indices"]) == set(body["status"]) == {"lubrificacao", "hidraulico"}
+    for name, value in body["indices"].items():
+        assert 0.0 <= value <= 100.0 and round(value, 2) == value
+        assert body["status"][name] == _band(value)
+    meta = body["meta"]
+    assert (meta["timesteps"], meta["n_features"]) == (60, 8)
+    assert meta["feature_order"] == list(CHANNEL_NAMES)
+    assert (meta["given_rows"], meta["padded_rows"]) == (1, 59)
+    assert meta["padding"] == "repeat-oldest"
+
+
+def test_the_order_of_keys_does_not_change_the_answer(client):
+    reversed_reading = dict(reversed(list(READING.items())))
+    first = client.post(PREDICT, json=READING).get_json()
+    assert client.post(PREDICT, json=reversed_reading).get_json() == first
+
+
+def test_one_reading_answers_like_a_window_of_that_reading(client):
+    single = client.post(PREDICT, json=READING).get_json()
+    window = client.post(PREDICT, json={"readings": [READING] * 60}).get_json()
+    assert window["indices"] == single["indices"]
+    assert (window["meta"]["given_rows"], window["meta"]["padded_rows"]) == (60, 0)
+
+
+def test_a_short_window_is_padded_and_says_so(client):
+    readings = [nominal_reading(Oil_P=4.0 + i / 100) for i in range(10)]
+    body = client.post(PREDICT, json={"readings": readings}).get_json()
+    assert (body["meta"]["given_rows"], body["meta"]["padded_rows"]) == (10, 50)
+    padded = [readings[0]] * 50 + readings
+    assert client.post(PREDICT, json={"readings": padded}).get_json()["indices"] == body["indices"]
+
+
+@pytest.mark.parametrize("count", [0, 61])
+def test_a_window_of_0_or_more_than_60_readings_is_422(client, count):
+    body = _error(client.post(PREDICT, json={"readings": [READING] * count}), 422)
+    assert "readings" in body["errors"]
+
+
+def test_a_missing_channel_names_the_missing_columns(client):
+    reading = {k: v for k, v in READING.items() if k not in ("Oil_P", "Char_V")}
+    body = _error(client.post(PREDICT, json=reading), 422)
+    assert "Colunas esperadas" in body["error"] and "não encontradas" in body["error"]
+    assert set(body["errors"]) == {"Oil_P", "Char_V"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("Oil_P", "3.2"), ("Oil_P", True), ("Oil_P", None), ("Cool_T", 900.0), ("Eng_RPM", -5)],
+)
+def test_a_channel_that_is_not_a_physical_number_is_422_naming_it(client, field, value):
+    body = _error(client.post(PREDICT, json={**READING, field: value}), 422)
+    assert field in body["errors"]
+
+
+def test_nan_is_422(client):
+    raw = '{"Eng_RPM": NaN, "Cool_T": 80, "Oil_P": 3.2, "Oil_L": 7.8, "Recalque": 4.0, ' + (
+        '"Succao": 1.1, "Bat_V": 26.4, "Char_V": 27.2}'
+    )
+    body = _error(client.post(PREDICT, data=raw, content_type="application/json"), 422)
+    assert "Eng_RPM" in body["errors"]
+
+
+def test_an_unknown_field_is_422(client):
+    body = _error(client.post(PREDICT, json={**READING, "Oil_Q": 1.0}), 422)
+    assert "Oil_Q" in body["errors"]
+
+
+def test_a_bad_reading_inside_a_window_is_422(client):
+    readings = [READING, {**READING, "Bat_V": "high"}]
+    body = _error(client.post(PREDICT, json={"readings": readings}), 422)
+    assert "readings" in body["errors"]
+
+
+def test_info_answers_the_seed_fields_plus_version_metrics_and_checksum(client):
+    response = client.get("/model/gru/info")
+    assert response.status_code == 200
+    body = response.get_json()
+    info = body["model_info"]
+    assert body["success"] is True
+    seed_fields = {
+        "model_type": "Sequential",
+        "library": "tensorflow.keras",
+        "input_shape": [None, 60, 8],
+        "output_shape": [None, 2],
+        "timesteps": 60,
+        "n_features": 8,
+        "scaler_class": "MinMaxScaler",
+        "scaler_has_feature_names": False,
+        "scaler_n_features_in": 8,
+        "feature_order": list(CHANNEL_NAMES),
+    }
+    assert {k: info[k] for k in seed_fields} == seed_fields
+    assert {"file_size_mb", "last_modified", "version", "metrics", "checksum"} <= set(info)
+    assert len(info["checksum"]["sha256"]) == 64
+
+
+def test_not_serving_the_family_is_404_and_not_loaded_is_503(make_app, tmp_path):
+    assert _error(make_app().test_client().post(PREDICT, json=READING), 404)
+    app = make_app(MODEL_STORE=str(tmp_path / "empty"), MODEL_FAMILIES=("gru",))
+    response = app.test_client().get("/model/gru/info")
+    body = _error(response, 503)
+    assert "pumpapi train gru" in body["error"] and response.headers["Retry-After"]
+
+
+def test_openapi_documents_both_request_forms_and_the_bands(client):
+    spec = client.get("/openapi.json").get_json()
+    operation = spec["paths"][PREDICT]["post"]
+    body = operation["requestBody"]["content"]["application/json"]
+    assert len(body["schema"]["oneOf"]) == 2 and set(body["examples"]) == {
+        "one reading",
+        "a window",
+    }
+    assert "ATENÇÃO" in operation["description"] and "padded" in operation["description"]
+    assert {p["name"] for p in spec["paths"][MACHINE]["post"]["parameters"]} == {
+        "machine_name",
+        "time_steps",
+    }
+
+
+# -- POST /machine/gru/predict against PostgreSQL ----------------------------------------------
+
+
+@pytest.fixture
+def machine_app(make_app, keras_trained, database_url):
+    app = make_app(
+        MODEL_STORE=str(keras_trained.root), MODEL_FAMILIES=("gru",), DATABASE_URL=database_url
+    )
+    yield app
+    app.extensions["pumpapi.db"].close()
+
+
+def test_machine_predict_reads_the_latest_60_readings(machine_app, database_url):
+    pump = pump_history("MOTOBOMBA-007", 90, start="2025-09-27T12:00:00", seed=7)
+    copy_fleet(database_url, [pump, pump_history("MOTOBOMBA-008", 90, seed=8)])
+    client = machine_app.test_client()
+    response = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    meta = body["meta"]
+    assert meta["machine"] == "MOTOBOMBA-007"
+    assert (meta["fetched_rows"], meta["requested_time_steps"], meta["timesteps"]) == (
+        90 - 30,
+        60,
+        60,
+    )
+    assert (meta["given_rows"], meta["padded_rows"]) == (60, 0)
+    assert (meta["first_timestamp"], meta["last_timestamp"]) == (
+        "2025-09-27T12:30:00Z",
+        "2025-09-27T13:29:00Z",
+    )
+    assert meta["n_features"] == 8 and meta["feature_order"] == list(CHANNEL_NAMES)
+    latest = [dict(zip(CHANNEL_NAMES, row, strict=True)) for row in pump.readings[-60:].tolist()]
+    posted = client.post(PREDICT, json={"readings": latest}).get_json()
+    assert posted["indices"] == body["indices"] and posted["status"] == body["status"]
+
+
+def test_machine_predict_with_fewer_readings_still_answers_and_says_so(machine_app, database_url):
+    copy_fleet(database_url, [pump_history("MOTOBOMBA-007", 12)])
+    response = machine_app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-007&time_steps=30")
+    assert response.status_code == 200, response.get_json()
+    meta = response.get_json()["meta"]
+    assert (meta["fetched_rows"], meta["requested_time_steps"]) == (12, 30)
+    assert (meta["given_rows"], meta["padded_rows"]) == (12, 48)
+
+
+def test_machine_predict_of_an_unknown_pump_is_404_with_the_spec_message(machine_app, database_url):
+    copy_fleet(database_url, [pump_history("MOTOBOMBA-007", 3)])
+    body = _error(machine_app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-999"), 404)
+    assert body["error"] == "Nenhum dado encontrado para a máquina: MOTOBOMBA-999"
+
+
+@pytest.mark.parametrize(
+    "time_steps", ["0", "-5", "abc", "1.5", "1e3", "61", "99999999999999999999"]
+)
+def test_bad_time_steps_are_422_naming_the_parameter(client, time_steps):
+    response = client.post(MACHINE, query_string={"machine_name": "M-1", "time_steps": time_steps})
+    body = _error(response, 422)
+    assert "time_steps" in body["errors"] and "time_steps" in body["error"]
+
+
+def test_machine_name_is_required(client):
+    body = _error(client.post(MACHINE), 422)
+    assert "machine_name" in body["errors"]
+
+
+def test_machine_predict_answers_503_when_the_database_is_unreachable(make_app, keras_trained):
+    app = make_app(
+        MODEL_STORE=str(keras_trained.root),
+        MODEL_FAMILIES=("gru",),
+        DATABASE_URL="postgresql://pumpapi@127.0.0.1:9/pumpapi",  # nothing listens on port 9
+    )
+    try:
+        response = app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-007")
+    finally:
+        app.extensions["pumpapi.db"].close()
+    _error(response, 503)
+    assert response.headers["Retry-After"]

@@ -1,0 +1,261 @@
+"""The GRU health family: bands, padding, scaling, LiteRT against Keras, backends, loading."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from pumpapi.errors import InvalidInput
+from pumpapi.models.gru import WINDOW, HealthIndexModel, pad_window, status_band
+from pumpapi.models.registry import ModelRegistry
+from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
+from pumpapi.models.store import ModelStore
+from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
+
+CONFIG = {"TF_BACKEND": "litert", "PREDICT_THREADS": 1}
+
+
+def random_windows(n: int, seed: int = 0, steps: int = WINDOW) -> np.ndarray:
+    """Windows of readings spread over each channel's physical range."""
+    rng = np.random.default_rng(seed)
+    low = np.array([c.minimum for c in CHANNELS])
+    high = np.array([c.maximum for c in CHANNELS])
+    return low + rng.random((n, steps, len(CHANNELS))) * (high - low)
+
+
+def loaded(store: ModelStore, config=CONFIG) -> HealthIndexModel:
+    stored = store.resolve("gru")
+    stored.verify()
+    model = HealthIndexModel(stored, config)
+    model.load()
+    return model
+
+
+class FixedScores:
+    """Stands in for the LiteRT runner: always the same 0–1 outputs."""
+
+    backend = "litert"
+
+    def __init__(self, *scores: float):
+        self.scores = np.array([scores], dtype=np.float32)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.scores
+
+
+@pytest.mark.parametrize(
+    ("value", "band"),
+    [
+        (100.0, "OK"),
+        (70.0, "OK"),
+        (69.99, "ATENÇÃO"),
+        (40.0, "ATENÇÃO"),
+        (39.99, "ALERTA"),
+        (0.0, "ALERTA"),
+    ],
+)
+def test_status_bands_follow_the_spec_at_their_edges(value, band):
+    assert status_band(value) == band
+
+
+@pytest.mark.parametrize(
+    ("scores", "indices", "status"),
+    [
+        ((0.70, 0.40), (70.0, 40.0), ("OK", "ATENÇÃO")),
+        ((0.6999, 0.3999), (69.99, 39.99), ("ATENÇÃO", "ALERTA")),
+        # 69.996 shows as 70.0: the band is that of the number the client reads.
+        ((0.69996, 0.0), (70.0, 0.0), ("OK", "ALERTA")),
+    ],
+)
+def test_assessment_rounds_the_index_then_bands_it(keras_trained, scores, indices, status):
+    model = loaded(keras_trained.store)
+    model.runner = FixedScores(*scores)
+    result = model.assess(random_windows(1)[0])
+    assert tuple(result.indices.values()) == indices
+    assert tuple(result.status.values()) == status
+    assert tuple(result.indices) == ("lubrificacao", "hidraulico")
+
+
+def test_one_reading_is_padded_to_a_steady_window():
+    reading = np.arange(8, dtype=np.float64)[np.newaxis]
+    window, padded = pad_window(reading)
+    assert window.shape == (WINDOW, 8) and padded == WINDOW - 1
+    assert (window == reading).all()
+
+
+def test_a_short_window_repeats_its_oldest_reading_in_front():
+    readings = np.arange(10 * 8, dtype=np.float64).reshape(10, 8)
+    window, padded = pad_window(readings)
+    assert padded == 50
+    assert (window[:50] == readings[0]).all()
+    assert (window[50:] == readings).all()
+
+
+def test_a_full_window_is_untouched_and_a_longer_one_keeps_its_latest_readings():
+    readings = np.arange(75 * 8, dtype=np.float64).reshape(75, 8)
+    window, padded = pad_window(readings[-WINDOW:])
+    assert padded == 0 and (window == readings[-WINDOW:]).all()
+    window, padded = pad_window(readings)
+    assert padded == 0 and (window == readings[-WINDOW:]).all()
+
+
+def test_an_empty_window_is_invalid_input():
+    with pytest.raises(InvalidInput):
+        pad_window(np.empty((0, 8)))
+
+
+def test_assess_reports_given_and_padded_rows(keras_trained):
+    model = loaded(keras_trained.store)
+    result = model.assess(random_windows(1, steps=12)[0])
+    assert (result.given_rows, result.padded_rows) == (12, 48)
+    assert all(0.0 <= v <= 100.0 for v in result.indices.values())
+
+
+def test_a_window_with_the_wrong_number_of_channels_is_invalid_input(keras_trained):
+    model = loaded(keras_trained.store)
+    with pytest.raises(InvalidInput, match="8 channels"):
+        model.assess(np.zeros((60, 7)))
+
+
+def test_minmax_scaling_is_sklearns_transform_and_survives_json():
+    from sklearn.preprocessing import MinMaxScaler
+
+    data = random_windows(1, seed=3)[0]
+    fitted = MinMaxScaler().fit(data)
+    scaling = MinMaxScaling.from_json(
+        json.loads(json.dumps(MinMaxScaling.from_sklearn(fitted, CHANNEL_NAMES).to_json()))
+    )
+    probe = random_windows(1, seed=4)[0]
+    assert np.array_equal(scaling.transform(probe), fitted.transform(probe))
+    assert scaling.n_features_in == 8 and scaling.feature_names == CHANNEL_NAMES
+
+
+def test_the_scaler_file_holds_numbers_fitted_on_training_pumps(keras_trained):
+    document = json.loads(keras_trained.store.resolve("gru").file(SCALER_FILE).read_text())
+    assert document["class"] == "MinMaxScaler"
+    assert document["feature_names"] == list(CHANNEL_NAMES)
+    assert all(isinstance(v, float) for v in document["data_min"] + document["data_max"])
+
+
+def test_litert_outputs_match_keras_within_1e_5(keras_trained):
+    import keras
+
+    stored = keras_trained.store.resolve("gru")
+    model = loaded(keras_trained.store)
+    reference = keras.models.load_model(stored.file("model.keras"), compile=False)
+    windows = random_windows(32, seed=1)
+    scaled = model.scaler.transform(windows).astype(np.float32)
+    expected = np.asarray(reference.predict_on_batch(scaled))
+    served = np.concatenate([model.scores(w[np.newaxis]) for w in windows])
+    assert model.runner.backend == "litert"
+    assert np.max(np.abs(served - expected)) <= 1e-5
+
+
+def test_the_tensorflow_backend_answers_like_litert(keras_trained):
+    litert = loaded(keras_trained.store)
+    tensorflow = loaded(keras_trained.store, {**CONFIG, "TF_BACKEND": "tensorflow"})
+    windows = random_windows(4, seed=2)
+    assert tensorflow.runner.backend == "tensorflow"
+    assert np.max(np.abs(tensorflow.scores(windows) - litert.scores(windows))) <= 1e-5
+
+
+def test_an_unknown_backend_is_refused_at_load(keras_trained):
+    with pytest.raises(ValueError, match="TF_BACKEND"):
+        loaded(keras_trained.store, {**CONFIG, "TF_BACKEND": "onnx"})
+
+
+def test_info_has_the_seed_fields_and_the_served_checksum(keras_trained):
+    info = loaded(keras_trained.store).info()
+    stored = keras_trained.store.resolve("gru")
+    assert info["model_type"] == "Sequential"
+    assert info["library"] == "tensorflow.keras"
+    assert info["input_shape"] == [None, 60, 8]
+    assert info["output_shape"] == [None, 2]
+    assert (info["timesteps"], info["n_features"]) == (60, 8)
+    assert info["scaler_class"] == "MinMaxScaler"
+    assert info["scaler_has_feature_names"] is False
+    assert info["scaler_n_features_in"] == 8
+    assert info["feature_order"] == list(CHANNEL_NAMES)
+    assert isinstance(info["file_size_mb"], float)
+    assert len(info["last_modified"]) == len("2025-09-26 10:47:28")
+    assert info["checksum"]["sha256"] == stored.metadata["files"]["model.tflite"]["sha256"]
+    assert info["version"] == "1"
+    assert set(info["metrics"]["held_out"]["mae"]) == {"lubrificacao", "hidraulico"}
+
+
+def test_a_tampered_scaler_is_refused_by_the_registry(keras_trained, tmp_path):
+    root = tmp_path / "store"
+    shutil.copytree(keras_trained.root, root)
+    scaler = root / "gru" / "1" / SCALER_FILE
+    scaler.write_text(scaler.read_text().replace("MinMaxScaler", "StandardScaler"))
+    registry = ModelRegistry(ModelStore(root), CONFIG)
+    status = registry.load("gru")
+    assert not status.ready and "checksum mismatch" in status.error
+
+
+def test_a_version_without_litert_artifact_asks_for_the_tensorflow_backend(keras_trained, tmp_path):
+    root = tmp_path / "store"
+    shutil.copytree(keras_trained.root, root)
+    metadata_file = root / "gru" / "1" / "metadata.json"
+    metadata = json.loads(metadata_file.read_text())
+    metadata["artifacts"]["litert"] = None
+    metadata["litert_error"] = "ConverterError: unsupported op"
+    metadata_file.write_text(json.dumps(metadata))
+    registry = ModelRegistry(ModelStore(root), CONFIG)
+    status = registry.load("gru")
+    assert not status.ready
+    assert "PUMPAPI_TF_BACKEND=tensorflow" in status.error and "unsupported op" in status.error
+    assert ModelRegistry(ModelStore(root), {**CONFIG, "TF_BACKEND": "tensorflow"}).load("gru").ready
+
+
+def run_python(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_serving_both_families_through_litert_never_imports_tensorflow(keras_trained):
+    out = run_python(
+        f"""
+        import sys
+        from pumpapi import create_app
+        app = create_app({{"MODEL_STORE": {str(keras_trained.root)!r},
+                          "MODEL_FAMILIES": ("gru", "lstm"), "DATABASE_URL": None}})
+        client = app.test_client()
+        reading = {{"Eng_RPM": 1800, "Cool_T": 80, "Oil_P": 3.2, "Oil_L": 7.8,
+                   "Recalque": 4.0, "Succao": 1.1, "Bat_V": 26.4, "Char_V": 27.2}}
+        assert client.post("/model/gru/predict", json=reading).status_code == 200
+        series = {{"data": list(range(60))}}
+        assert client.post("/model/lstm/predict", json=series).status_code == 200
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
+        """
+    )
+    assert out == "[]"
+
+
+def test_the_tensorflow_backend_loads_nothing_of_tensorflow_before_the_first_prediction(
+    keras_trained,
+):
+    # What a gunicorn master does (create_app: load + warmup) must not start TensorFlow: a TF
+    # runtime created before fork hangs every worker. (Its answers: see the test above.)
+    out = run_python(
+        f"""
+        import sys
+        from pumpapi import create_app
+        from pumpapi.models import registry
+        app = create_app({{"MODEL_STORE": {str(keras_trained.root)!r}, "TF_BACKEND": "tensorflow",
+                          "MODEL_FAMILIES": ("gru", "lstm"), "DATABASE_URL": None}})
+        with app.app_context():
+            ready = [registry().get(family).ready for family in ("gru", "lstm")]
+        print(ready, sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
+        """
+    )
+    assert out == "[True, True] []"

@@ -1,0 +1,130 @@
+"""The LSTM forecaster: any scale, horizons, short series, LiteRT against Keras."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pumpapi.errors import InvalidInput
+from pumpapi.models.lstm import (
+    MAX_HORIZON,
+    TARGET_CLIP,
+    WINDOW,
+    SeriesForecaster,
+    denormalise,
+    normalise,
+    targets,
+)
+from pumpapi.models.store import ModelStore
+
+CONFIG = {"TF_BACKEND": "litert", "PREDICT_THREADS": 1}
+
+
+def loaded(store: ModelStore, config=CONFIG) -> SeriesForecaster:
+    stored = store.resolve("lstm")
+    stored.verify()
+    model = SeriesForecaster(stored, config)
+    model.load()
+    return model
+
+
+def noisy_series(n: int = 80, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sin(np.arange(n) / 7.0) + rng.normal(0, 0.2, n)
+
+
+def test_fewer_than_60_values_are_refused_with_the_spec_message(keras_trained):
+    model = loaded(keras_trained.store)
+    with pytest.raises(InvalidInput, match="Input data must have at least 60 values") as caught:
+        model.forecast(np.ones(59))
+    assert "data" in caught.value.errors
+
+
+def test_the_forecast_follows_the_series_scale_and_level(keras_trained):
+    # One model for oil pressures around 4 bar and series in the hundreds: forecasting
+    # a * x + b gives a * forecast(x) + b.
+    model = loaded(keras_trained.store)
+    series = noisy_series()
+    base = model.forecast(series, horizon=3)
+    scaled = model.forecast(250.0 * series + 400.0, horizon=3)
+    assert scaled.prediction == pytest.approx(250.0 * base.prediction + 400.0, rel=1e-5)
+    assert scaled.forecast == pytest.approx([250.0 * v + 400.0 for v in base.forecast], rel=1e-5)
+
+
+def test_only_the_last_60_values_are_read(keras_trained):
+    model = loaded(keras_trained.store)
+    series = noisy_series(200)
+    assert model.forecast(series).prediction == model.forecast(series[-WINDOW:]).prediction
+    assert model.forecast(series).used_values == WINDOW
+
+
+def test_a_flat_series_is_forecast_flat(keras_trained):
+    result = loaded(keras_trained.store).forecast(np.full(60, 4.2), horizon=5)
+    assert result.forecast == pytest.approx([4.2] * 5, abs=1e-4)
+
+
+def test_a_horizon_gives_that_many_values_starting_with_the_prediction(keras_trained):
+    result = loaded(keras_trained.store).forecast(noisy_series(), horizon=7)
+    assert len(result.forecast) == 7
+    assert result.forecast[0] == result.prediction
+    assert loaded(keras_trained.store).forecast(noisy_series()).forecast is None
+
+
+@pytest.mark.parametrize("horizon", [0, -1, MAX_HORIZON + 1])
+def test_a_horizon_out_of_range_is_invalid_input(keras_trained, horizon):
+    with pytest.raises(InvalidInput, match="horizon"):
+        loaded(keras_trained.store).forecast(noisy_series(), horizon=horizon)
+
+
+def test_non_finite_values_are_invalid_input(keras_trained):
+    series = noisy_series()
+    series[-3] = np.nan
+    with pytest.raises(InvalidInput, match="finite"):
+        loaded(keras_trained.store).forecast(series)
+
+
+def test_targets_and_denormalise_are_inverse_for_changes_within_the_clip():
+    windows = np.stack([noisy_series(WINDOW, seed=s) * 30 + 100 for s in range(5)])
+    following = windows[:, -1] + np.array([-3.0, -1.0, 0.0, 2.0, 5.0])
+    _, scale = normalise(windows)
+    change = targets(windows, following)
+    assert np.all(np.abs(change) < TARGET_CLIP)
+    assert denormalise(windows, change, scale) == pytest.approx(following, rel=1e-6)
+
+
+def test_a_jump_no_window_announces_is_clipped_as_a_target():
+    windows = np.zeros((1, WINDOW))
+    windows[0, ::2] = 1.0  # spread 0.5
+    assert targets(windows, np.array([500.0]))[0] == TARGET_CLIP
+
+
+def test_normalised_windows_end_at_zero_in_spread_units():
+    windows = np.stack([noisy_series(WINDOW) * 0.05 + 4.0, noisy_series(WINDOW) * 80 + 900])
+    inputs, scale = normalise(windows)
+    assert inputs.shape == (2, WINDOW, 1) and inputs.dtype == np.float32
+    assert np.all(inputs[:, -1, 0] == 0.0)
+    assert inputs[0] == pytest.approx(inputs[1], abs=1e-5)
+    assert scale == pytest.approx(windows.std(axis=1))
+
+
+def test_litert_outputs_match_keras_within_1e_5(keras_trained):
+    import keras
+
+    stored = keras_trained.store.resolve("lstm")
+    model = loaded(keras_trained.store)
+    reference = keras.models.load_model(stored.file("model.keras"), compile=False)
+    inputs, _ = normalise(np.stack([noisy_series(WINDOW, seed=s) for s in range(16)]))
+    expected = np.asarray(reference.predict_on_batch(inputs))
+    served = np.concatenate([model.runner(x[np.newaxis]) for x in inputs])
+    assert np.max(np.abs(served - expected)) <= 1e-5
+    # A batch resizes the interpreter's input and answers the same.
+    assert np.max(np.abs(model.runner(inputs) - expected)) <= 1e-5
+
+
+def test_info_describes_the_model_and_its_held_out_metrics(keras_trained):
+    info = loaded(keras_trained.store).info()
+    assert info["input_shape"] == [None, 60, 1]
+    assert info["output_shape"] == [None, 1]
+    assert (info["timesteps"], info["min_values"], info["max_horizon"]) == (60, 60, MAX_HORIZON)
+    assert info["backend"] == "litert" and info["served_artifact"] == "model.tflite"
+    assert set(info["metrics"]) >= {"mase", "beats_persistence", "per_channel"}

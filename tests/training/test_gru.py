@@ -1,0 +1,110 @@
+"""Training of the GRU health model: windows, split by pump, scaler, baselines, artifacts, CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pumpapi import simulator
+from pumpapi.models import litert
+from pumpapi.models.scaling import SCALER_FILE
+from pumpapi.models.store import ModelStore
+from pumpapi.training.commands import train
+from pumpapi.training.gru import INDICES, build_model, health_windows
+
+
+@dataclass
+class History:
+    name: str
+    readings: np.ndarray
+    lubrication_health: np.ndarray
+    hydraulic_health: np.ndarray
+
+
+def test_each_window_is_paired_with_the_health_at_its_last_reading():
+    n = 200
+    readings = np.repeat(np.arange(n, dtype=np.float64)[:, np.newaxis], 8, axis=1)
+    pump = History("P", readings, np.linspace(100, 0, n), np.linspace(50, 60, n))
+    windows = health_windows([pump], stride=30)
+    ends = np.arange(59, n, 30)
+    assert windows.inputs.shape == (len(ends), 60, 8)
+    assert (windows.inputs[:, -1, 0] == ends).all() and (windows.inputs[:, 0, 0] == ends - 59).all()
+    assert windows.targets[:, 0] == pytest.approx(pump.lubrication_health[ends] / 100)
+    assert windows.targets[:, 1] == pytest.approx(pump.hydraulic_health[ends] / 100)
+
+
+def test_the_run_splits_by_pump_and_fits_the_scaler_on_training_pumps_only(keras_trained):
+    meta = keras_trained.gru.metadata
+    pumps = meta["training"]["pumps"]
+    train_names, others = set(pumps["train"]), set(pumps["validation"]) | set(pumps["held_out"])
+    assert train_names and pumps["held_out"] and not train_names & others
+    config = meta["training"]["config"]
+    fleet = simulator.simulate_fleet(config["pumps"], config["steps"], seed=config["seed"])
+    trained_on = np.concatenate([p.readings for p in fleet if p.name in train_names])
+    scaler = json.loads(keras_trained.store.resolve("gru").file(SCALER_FILE).read_text())
+    assert scaler["data_min"] == trained_on.min(axis=0).tolist()
+    assert scaler["data_max"] == trained_on.max(axis=0).tolist()
+
+
+def test_the_metadata_holds_held_out_mae_beside_baselines(keras_trained):
+    metrics = keras_trained.gru.metadata["metrics"]
+    assert set(metrics["held_out"]["mae"]) == set(INDICES)
+    assert set(metrics["baselines"]) == {
+        "training_mean",
+        "training_median",
+        "linear_latest_reading",
+    }
+    for baseline in metrics["baselines"].values():
+        assert all(0 <= baseline["mae"][i] <= 100 for i in INDICES)
+
+
+def test_the_published_litert_artifact_was_checked_against_keras(keras_trained):
+    meta = keras_trained.gru.metadata
+    assert meta["artifacts"] == {"keras": "model.keras", "litert": "model.tflite"}
+    assert set(meta["files"]) == {"model.keras", "model.tflite", SCALER_FILE}
+    assert meta["litert_check"]["max_abs_diff"] <= 1e-5
+
+
+def test_a_model_litert_cannot_convert_is_published_for_the_tensorflow_backend(
+    tmp_path, monkeypatch
+):
+    def refuse(model):
+        raise RuntimeError("TensorList ops are not builtin")
+
+    monkeypatch.setattr(litert, "convert_keras", refuse)
+    with ModelStore(tmp_path).new_version("gru") as draft:
+        meta = litert.write_keras_artifacts(draft, build_model(4, 1e-3), np.zeros((2, 60, 8)))
+    assert meta["artifacts"]["litert"] is None and "TensorList" in meta["litert_error"]
+    assert not draft.file("model.tflite").exists() and draft.file("model.keras").exists()
+
+
+def test_a_litert_artifact_that_answers_differently_is_never_published(tmp_path, monkeypatch):
+    class Drifting(litert.LiteRTRunner):
+        def __call__(self, batch):
+            return super().__call__(batch) + 1e-3
+
+    monkeypatch.setattr(litert, "LiteRTRunner", Drifting)
+    store = ModelStore(tmp_path)
+    with pytest.raises(RuntimeError, match="differs from the Keras model"):
+        with store.new_version("gru") as draft:
+            litert.write_keras_artifacts(draft, build_model(4, 1e-3), np.zeros((2, 60, 8)))
+    assert store.versions("gru") == []
+
+
+def test_pumpapi_train_gru_publishes_a_version_and_prints_its_metrics(tmp_path):
+    args = ["gru", "--store", str(tmp_path), "--pumps", "18", "--steps", "300", "--epochs", "1"]
+    result = CliRunner().invoke(train, args)
+    assert result.exit_code == 0, result.output
+    assert "gru version 1 published" in result.output
+    assert "training_median" in result.output and "lubrificacao" in result.output
+    assert ModelStore(tmp_path).resolve("gru").metadata["training"]["epochs_run"] == 1
+
+
+def test_pumpapi_train_gru_refuses_a_fleet_too_small_to_split(tmp_path):
+    result = CliRunner().invoke(train, ["gru", "--store", str(tmp_path), "--pumps", "3"])
+    assert result.exit_code != 0 and "cannot give" in result.output
+    assert ModelStore(tmp_path).versions("gru") == []
