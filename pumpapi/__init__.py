@@ -28,13 +28,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from pumpapi import db, models
+    from pumpapi import auth, db, limits, models, observability
+    from pumpapi.db import ingest
     from pumpapi.extensions import json, smorest
 
     app.json = json.OrjsonProvider(app)
     app.extensions["pumpapi.api"] = smorest.init_app(app)
     db.init_app(app)
+    ingest.init_app(app)
     models.init_app(app)
+    # Before auth and limits: refused requests get a request id, a log line and a count too.
+    observability.init_app(app)
+    # Keys first: a request without a valid key is refused before its body is read.
+    auth.init_app(app)
+    limits.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -135,7 +135,7 @@ def _http_message(error: HTTPException) -> str:
         allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or ()))
         return f"Method {request.method} is not allowed on {request.path}; use one of: {allowed}."
     if code == 413:
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        limit = request.max_content_length  # a view may raise it (telemetry batches)
         return f"The request body is larger than the limit of {limit} bytes."
     if code == 400 and isinstance(error.description, str) and "JSON" in error.description:
         return "The request body is not valid JSON."

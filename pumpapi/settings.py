@@ -12,6 +12,15 @@ def _tuple_of_str(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration key: its Flask config name, environment variable, default and meaning."""
@@ -21,6 +30,8 @@ class Setting:
     default: Any
     parse: Callable[[str], Any]
     doc: str
+    #: Never shown by `pumpapi settings` (API keys, URLs holding a password).
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -42,9 +53,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MODEL_FAMILIES",
         "PUMPAPI_MODEL_FAMILIES",
-        ("xgboost",),
+        ("xgboost", "gru", "lstm"),
         _tuple_of_str,
         "Comma-separated model families loaded at start; each serves its `latest` version.",
+    ),
+    Setting(
+        "TF_BACKEND",
+        "PUMPAPI_TF_BACKEND",
+        "litert",
+        str,
+        "How the TensorFlow families (gru, lstm) run: `litert` (the converted artifact, no "
+        "TensorFlow in the process) or `tensorflow` (the Keras model, loaded in each worker on "
+        "its first prediction; needs the `train` extra).",
     ),
     Setting(
         "PREDICT_THREADS",
@@ -109,6 +129,76 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Value of `Retry-After` on 503 answers.",
     ),
+    Setting(
+        "INGEST_API_KEYS",
+        "PUMPAPI_INGEST_API_KEYS",
+        (),
+        _tuple_of_str,
+        "Comma-separated API keys allowed to send telemetry (`X-API-Key`). Unset: ingestion is "
+        "refused (403).",
+        secret=True,
+    ),
+    Setting(
+        "READ_API_KEYS",
+        "PUMPAPI_READ_API_KEYS",
+        (),
+        _tuple_of_str,
+        "Comma-separated API keys required on every other endpoint (ingest keys work too), "
+        "except health checks and the docs. Unset: reads are open.",
+        secret=True,
+    ),
+    Setting(
+        "INGEST_DATABASE_URL",
+        "PUMPAPI_INGEST_DATABASE_URL",
+        None,
+        str,
+        "PostgreSQL URL of the writer role used by ingestion, so that DATABASE_URL can name a "
+        "read-only role. Unset: ingestion uses DATABASE_URL.",
+        secret=True,
+    ),
+    Setting(
+        "INGEST_MAX_BATCH_SIZE",
+        "PUMPAPI_INGEST_MAX_BATCH_SIZE",
+        50_000,
+        int,
+        "Most readings accepted in one telemetry batch (POST /machine/telemetry).",
+    ),
+    Setting(
+        "INGEST_MAX_CONTENT_LENGTH",
+        "PUMPAPI_INGEST_MAX_CONTENT_LENGTH",
+        16 * 1024 * 1024,
+        int,
+        "Largest telemetry batch body in bytes (other endpoints: MAX_CONTENT_LENGTH).",
+    ),
+    Setting(
+        "INGEST_STATEMENT_TIMEOUT_MS",
+        "PUMPAPI_INGEST_STATEMENT_TIMEOUT_MS",
+        20_000,
+        int,
+        "Longest a telemetry batch may take to write (ms) before answering 503.",
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "PUMPAPI_LOG_FORMAT",
+        "json",
+        str,
+        "Log lines as `json` (one object per line: production, log shippers) or `text` "
+        "(development). Read by config/gunicorn.conf.py.",
+    ),
+    Setting(
+        "LOG_LEVEL",
+        "PUMPAPI_LOG_LEVEL",
+        "info",
+        str,
+        "Level of the logs (`debug`, `info`, `warning`, `error`).",
+    ),
+    Setting(
+        "METRICS_ENABLED",
+        "PUMPAPI_METRICS_ENABLED",
+        True,
+        _bool,
+        "Serve Prometheus metrics at /metrics (keep it internal: nginx refuses it from outside).",
+    ),
 )
 
 
@@ -136,7 +226,11 @@ def markdown_table() -> str:
     """Every setting as a Markdown table (the README's configuration section)."""
     rows = ["| setting | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
     for s in SETTINGS:
-        default = ",".join(s.default) if isinstance(s.default, tuple) else s.default
-        default = "(unset)" if default is None else f"`{default}`"
+        default = s.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        elif isinstance(default, bool):
+            default = str(default).lower()
+        default = "(unset)" if default in (None, "") else f"`{default}`"
         rows.append(f"| `{s.key}` | `{s.env}` | {default} | {s.doc} |")
     return "\n".join(rows)

@@ -29,11 +29,3 @@ def test_create_app_config_wins_over_environment(monkeypatch, tmp_path):
     app = create_app({"MODEL_FAMILIES": (), "MODEL_STORE": str(tmp_path), "MAX_BATCH_SIZE": 7})
     assert app.config["MAX_BATCH_SIZE"] == 7
     assert app.config["RETRY_AFTER_SECONDS"] == 11
-
-
-def test_readme_documents_every_setting():
-    from pathlib import Path
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    for s in settings.SETTINGS:
-        assert f"`{s.env}`" in readme, f"README lacks {s.env}"

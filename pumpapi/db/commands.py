@@ -33,3 +33,37 @@ def init() -> None:
         click.echo(f"Applied {len(applied)} migration(s): {', '.join(applied)}.")
     else:
         click.echo("Schema already up to date; nothing applied.")
+
+
+@db.command("roles")
+@click.option("--reader", default="pumpapi_reader", show_default=True, help="Read-only role.")
+@click.option("--writer", default="pumpapi_writer", show_default=True, help="Ingestion role.")
+@click.option("--reader-password", envvar="PUMPAPI_READER_PASSWORD", default=None, hidden=True)
+@click.option("--writer-password", envvar="PUMPAPI_WRITER_PASSWORD", default=None, hidden=True)
+def roles(
+    reader: str, writer: str, reader_password: str | None, writer_password: str | None
+) -> None:
+    """Create the read-only (serving) and writer (ingestion) roles and grant them the schema
+    (pumpapi/db/roles.sql). Passwords: PUMPAPI_READER_PASSWORD / PUMPAPI_WRITER_PASSWORD."""
+    from pumpapi.db.roles import grant_roles
+
+    url = current_app.config.get("DATABASE_URL")
+    if not url:
+        raise click.ClickException("DATABASE_URL is not set.")
+    try:
+        with psycopg.connect(to_conninfo(url), autocommit=True) as conn:
+            created = grant_roles(
+                conn,
+                reader,
+                writer,
+                reader_password=reader_password,
+                writer_password=writer_password,
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except psycopg.Error as exc:
+        raise click.ClickException(f"Cannot grant the roles: {describe(exc)}") from exc
+    click.echo(
+        f"Granted {reader} (read-only) and {writer} (ingestion)"
+        + (f"; created {', '.join(created)}." if created else ".")
+    )

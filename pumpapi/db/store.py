@@ -183,6 +183,14 @@ class TelemetryStore:
             if pool is not None and self._pid == os.getpid():
                 pool.close(timeout=5)
 
+    def pop_pool_stats(self) -> dict[str, int] | None:
+        """This process's pool statistics, counters since the previous call (psycopg_pool
+        `pop_stats()`); None without an open pool. The metrics read it after each request."""
+        pool = self._pool
+        if pool is None or self._pid != os.getpid():
+            return None
+        return pool.pop_stats()
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection; any database failure inside becomes DatabaseUnavailable."""

@@ -18,6 +18,8 @@ from pumpapi.models.store import ModelStore
 #: family name -> "module:Class" of its `Model` implementation.
 FAMILIES: dict[str, str] = {
     "xgboost": "pumpapi.models.xgboost:FailureRiskModel",
+    "gru": "pumpapi.models.gru:HealthIndexModel",
+    "lstm": "pumpapi.models.lstm:SeriesForecaster",
 }
 
 

@@ -11,6 +11,7 @@ from flask.views import MethodView
 from pumpapi import db, models
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.smorest import Blueprint
+from pumpapi.models.timing import timed_inference
 from pumpapi.models.xgboost import FailureRiskModel, RiskAssessment
 
 from .schemas import (
@@ -114,9 +115,11 @@ class Predict(MethodView):
         model = _model()
         now = _utc_iso(dt.datetime.now(dt.UTC))
         if "instances" in body:
-            assessments = model.assess(body["instances"])
+            with timed_inference(model):
+                assessments = model.assess(body["instances"])
             return {"success": True, "results": [_result(model, a, now) for a in assessments]}
-        (assessment,) = model.assess(body)
+        with timed_inference(model):
+            (assessment,) = model.assess(body)
         return {"success": True, "result": _result(model, assessment, now)}
 
 
@@ -165,7 +168,8 @@ class MachinePredict(MethodView):
                     f"valid {channel} value; no prediction can be made from it."
                 )
             features[name] = float(value)
-        (assessment,) = model.assess(features)
+        with timed_inference(model):
+            (assessment,) = model.assess(features)
         result = _result(model, assessment, _utc_iso(dt.datetime.now(dt.UTC)))
         result["machine"] = reading.machine
         result["reading"] = {"timestamp": _utc_iso(reading.timestamp), "features": features}
