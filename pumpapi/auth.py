@@ -23,6 +23,9 @@ SECURITY_SCHEME = "ApiKeyAuth"
 #: Blueprints that stay open even when reads require a key: load balancers, health checks and
 #: people reading the docs carry no key.
 OPEN_BLUEPRINTS = frozenset({"health", "api-docs", "swagger_ui_assets"})
+#: Endpoints outside those blueprints that stay open too: Prometheus scrapes /metrics without a
+#: key; nginx serves it to internal networks only (config/nginx.conf.j2).
+OPEN_ENDPOINTS = frozenset({"static", "metrics"})
 
 
 class Unauthorized(PumpAPIError):
@@ -63,16 +66,20 @@ def check_api_key(keys: Iterable[str], purpose: str) -> None:
 def _check_key() -> None:
     """before_request, ahead of any look at the body: a view naming `api_keys_setting` (e.g.
     telemetry ingestion) needs one of those keys; when READ_API_KEYS is set, every other
-    endpoint but health and docs needs a read or an ingest key."""
+    endpoint but health, docs and metrics needs a read or an ingest key."""
     if request.routing_exception is not None:
         return  # 404 and 405 answer as usual
+    if request.method == "OPTIONS":
+        # Browsers send CORS preflights without the key; Flask answers OPTIONS itself (the
+        # allowed methods, no data), so there is nothing to protect.
+        return
     view = current_app.view_functions.get(request.endpoint or "")
     setting = getattr(getattr(view, "view_class", view), "api_keys_setting", None)
     if setting:
         check_api_key(current_app.config[setting], "Sending telemetry")
         return
     read_keys = tuple(current_app.config.get("READ_API_KEYS") or ())
-    if not read_keys or request.blueprint in OPEN_BLUEPRINTS or request.endpoint == "static":
+    if not read_keys or request.blueprint in OPEN_BLUEPRINTS or request.endpoint in OPEN_ENDPOINTS:
         return
     check_api_key(read_keys + tuple(current_app.config["INGEST_API_KEYS"]), "Reading")
 

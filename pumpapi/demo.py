@@ -12,6 +12,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -88,6 +90,39 @@ def _train_missing(families: tuple[str, ...], store_root: str) -> None:
         subprocess.run([sys.executable, "-m", "pumpapi", "train", family], check=True)
 
 
+@contextmanager
+def prepared_service(
+    var_dir: Path, pg_port: int, pumps: int, days: float, seed: int
+) -> Iterator[dict[str, str]]:
+    """What `serve` and `stack` run gunicorn on; yields the environment to start it with.
+
+    PostgreSQL is DATABASE_URL, or else the private cluster under VAR_DIR/pg (stopped on exit
+    when started here); the schema is migrated, a demo fleet loaded into an empty database, and
+    each configured model family trained if the store has none.
+    """
+    config = {**settings.defaults(), **settings.from_env()}
+    var_dir = var_dir.resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    cluster = None
+    url = config["DATABASE_URL"]
+    if url:
+        _say("database: using DATABASE_URL")
+    else:
+        url, cluster = _local_database(var_dir, pg_port)
+        _say(f"database: private PostgreSQL at {url}")
+    try:
+        _prepare_database(url, pumps, days, seed)
+        # Absolute: gunicorn may run from another directory than this command (stack runs it
+        # from the checkout), and must read the store the models were just trained into.
+        store = str(Path(config["MODEL_STORE"]).resolve())
+        _train_missing(config["MODEL_FAMILIES"], store)
+        yield {**os.environ, "DATABASE_URL": url, "PUMPAPI_MODEL_STORE": store}
+    finally:
+        if cluster is not None:
+            cluster.stop()
+            _say("private PostgreSQL stopped")
+
+
 def _wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
@@ -119,46 +154,34 @@ def serve(bind: str, pumps: int, days: float, seed: int, pg_port: int, var_dir: 
     began = time.perf_counter()
     # A supervisor's SIGTERM stops what was started, exactly like Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    config = {**settings.defaults(), **settings.from_env()}
-    var_dir.mkdir(parents=True, exist_ok=True)
-    cluster = None
-    url = config["DATABASE_URL"]
-    if url:
-        _say("database: using DATABASE_URL")
-    else:
-        url, cluster = _local_database(var_dir.resolve(), pg_port)
-        _say(f"database: private PostgreSQL at {url}")
-    gunicorn = None
     try:
-        _prepare_database(url, pumps, days, seed)
-        _train_missing(config["MODEL_FAMILIES"], config["MODEL_STORE"])
-        env = {**os.environ, "DATABASE_URL": url, "PUMPAPI_BIND": bind}
-        gunicorn_bin = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
-        gunicorn = subprocess.Popen(
-            [gunicorn_bin or "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"], env=env
-        )
-        base_url = f"http://{bind}"
-        if _wait_ready(base_url, gunicorn):
-            _say(f"ready in {time.perf_counter() - began:.1f} s")
-            click.secho(f"\n  API:        {base_url}/", fg="green", bold=True, err=True)
-            click.secho(f"  Swagger UI: {base_url}/docs", fg="green", bold=True, err=True)
-            click.secho(f"  Readiness:  {base_url}/health/ready", fg="green", err=True)
-            click.secho("  Ctrl-C stops it.\n", err=True)
-        else:
-            _say(f"not ready yet: see {base_url}/health/ready and the log above")
-        gunicorn.wait()
-    except KeyboardInterrupt:
-        _say("stopping")
-    finally:
-        if gunicorn is not None and gunicorn.poll() is None:
-            gunicorn.send_signal(signal.SIGTERM)
+        with prepared_service(var_dir, pg_port, pumps, days, seed) as env:
+            env["PUMPAPI_BIND"] = bind
+            gunicorn_bin = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+            gunicorn = subprocess.Popen(
+                [gunicorn_bin or "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"], env=env
+            )
             try:
-                gunicorn.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gunicorn.kill()
-        if cluster is not None:
-            cluster.stop()
-            _say("private PostgreSQL stopped")
+                base_url = f"http://{bind}"
+                if _wait_ready(base_url, gunicorn):
+                    _say(f"ready in {time.perf_counter() - began:.1f} s")
+                    click.secho(f"\n  API:        {base_url}/", fg="green", bold=True, err=True)
+                    click.secho(f"  Swagger UI: {base_url}/docs", fg="green", bold=True, err=True)
+                    click.secho(f"  Readiness:  {base_url}/health/ready", fg="green", err=True)
+                    click.secho("  Ctrl-C stops it.\n", err=True)
+                else:
+                    _say(f"not ready yet: see {base_url}/health/ready and the log above")
+                gunicorn.wait()
+            finally:
+                if gunicorn.poll() is None:
+                    _say("stopping")
+                    gunicorn.send_signal(signal.SIGTERM)
+                    try:
+                        gunicorn.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        gunicorn.kill()
+    except KeyboardInterrupt:
+        pass  # everything started was stopped on the way out of the blocks above
 
 
 @click.command("simulate")

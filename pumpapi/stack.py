@@ -7,7 +7,6 @@ other layouts (docker-compose, EC2). The tests drive the same `NginxProcess` and
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -26,7 +25,7 @@ from pumpapi import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "config" / "nginx.conf.j2"
-#: Telemetry ingestion: the one write endpoint, with its own body limit and no retries.
+#: Telemetry ingestion: the one write endpoint (idempotent), with its own body limit.
 INGEST_PATH = "/machine/telemetry"
 #: Networks allowed to read /metrics: loopback, and the private ranges Prometheus scrapes from.
 PRIVATE_NETWORKS = ("127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
@@ -180,6 +179,10 @@ class AppInstance:
             [gunicorn, "-c", str(ROOT / "config" / "gunicorn.conf.py"), "wsgi:app"],
             cwd=ROOT,
             env=self.env,
+            # Its own process group: Ctrl-C in the terminal reaches `pumpapi stack` only, which
+            # stops the instance gracefully (SIGTERM); gunicorn's SIGINT is a fast shutdown
+            # that would drop the requests in flight.
+            process_group=0,
         )
 
     def alive(self) -> bool:
@@ -238,69 +241,74 @@ def stack(
     """
     from pumpapi import demo
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A supervisor's SIGTERM, or the terminal closing, stops everything like Ctrl-C does.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
     config = {**settings.defaults(), **settings.from_env()}
     var_dir = var_dir.resolve()
     stack_dir = var_dir / "stack"
     stack_dir.mkdir(parents=True, exist_ok=True)
     nginx_bin = find_nginx()  # fail before starting anything
-    cluster = None
-    url = config["DATABASE_URL"]
-    if not url:
-        url, cluster = demo._local_database(var_dir, pg_port)
-        _say(f"database: private PostgreSQL at {url}")
     instances: list[AppInstance] = []
     nginx: NginxProcess | None = None
     try:
-        demo._prepare_database(url, pumps, days, seed)
-        demo._train_missing(config["MODEL_FAMILIES"], config["MODEL_STORE"])
-        env = {**os.environ, "DATABASE_URL": url}
-        if workers:
-            env["PUMPAPI_WORKERS"] = str(workers)
-        for number, port in enumerate(instance_ports, start=1):
-            instance = AppInstance(str(number), f"127.0.0.1:{port}", env, stack_dir)
-            instance.start()
-            instances.append(instance)
-        for instance in instances:
-            if not demo._wait_ready(f"http://{instance.bind}", instance.process):
-                raise click.ClickException(f"instance {instance.name} ({instance.bind}) not ready")
-        nginx = NginxProcess(
-            stack_dir / "nginx",
-            NginxConfig(
-                upstreams=[i.bind for i in instances],
-                listen=listen,
-                runtime_dir=str(stack_dir / "nginx"),
-                access_log=str(stack_dir / "nginx" / "access.log"),
-                app_settings=config,
-            ),
-        )
-        nginx.start()
-        _say(f"nginx ({nginx_bin}) on {listen} -> {', '.join(i.bind for i in instances)}")
-        base = f"http://{listen}"
-        click.secho(f"\n  API (nginx): {base}/", fg="green", bold=True, err=True)
-        click.secho(f"  Swagger UI:  {base}/docs", fg="green", err=True)
-        click.secho(f"  Readiness:   {base}/health/ready", fg="green", err=True)
-        click.secho(f"  Metrics:     {base}/metrics/1 .. /metrics/{len(instances)}", err=True)
-        click.secho(f"  nginx log:   {nginx.prefix / 'access.log'}", err=True)
-        click.secho("  Ctrl-C stops it.\n", err=True)
-        while nginx.process.poll() is None:
-            for instance in instances:
-                if not instance.alive():
-                    code = instance.process.returncode
-                    _say(f"instance {instance.name} exited ({code}); restarting it")
+        with demo.prepared_service(var_dir, pg_port, pumps, days, seed) as env:
+            if workers:
+                env["PUMPAPI_WORKERS"] = str(workers)
+            try:
+                for number, port in enumerate(instance_ports, start=1):
+                    instance = AppInstance(str(number), f"127.0.0.1:{port}", env, stack_dir)
                     instance.start()
-            time.sleep(0.5)
-        _say(f"nginx exited ({nginx.process.returncode}); stopping")
+                    instances.append(instance)
+                for instance in instances:
+                    if not demo._wait_ready(f"http://{instance.bind}", instance.process):
+                        raise click.ClickException(
+                            f"instance {instance.name} ({instance.bind}) not ready"
+                        )
+                nginx = NginxProcess(
+                    stack_dir / "nginx",
+                    NginxConfig(
+                        upstreams=[i.bind for i in instances],
+                        listen=listen,
+                        runtime_dir=str(stack_dir / "nginx"),
+                        access_log=str(stack_dir / "nginx" / "access.log"),
+                        app_settings=config,
+                    ),
+                )
+                nginx.start(process_group=0)
+                _say(f"nginx ({nginx_bin}) on {listen} -> {', '.join(i.bind for i in instances)}")
+                _announce(listen, len(instances), nginx.prefix / "access.log")
+                _supervise(nginx, instances)
+            finally:
+                _say("stopping")
+                if nginx is not None:
+                    nginx.stop()
+                for instance in instances:
+                    instance.stop()
     except KeyboardInterrupt:
-        _say("stopping")
-    finally:
-        if nginx is not None:
-            nginx.stop()
+        pass  # everything started was stopped on the way out of the blocks above
+
+
+def _announce(listen: str, instances: int, access_log: Path) -> None:
+    base = f"http://{listen}"
+    click.secho(f"\n  API (nginx): {base}/", fg="green", bold=True, err=True)
+    click.secho(f"  Swagger UI:  {base}/docs", fg="green", err=True)
+    click.secho(f"  Readiness:   {base}/health/ready", fg="green", err=True)
+    click.secho(f"  Metrics:     {base}/metrics/1 .. /metrics/{instances}", err=True)
+    click.secho(f"  nginx log:   {access_log}", err=True)
+    click.secho("  Ctrl-C stops it.\n", err=True)
+
+
+def _supervise(nginx: NginxProcess, instances: Sequence[AppInstance]) -> None:
+    """Restart an instance that exits, like systemd would; return when nginx exits."""
+    while nginx.process is not None and nginx.process.poll() is None:
         for instance in instances:
-            instance.stop()
-        if cluster is not None:
-            cluster.stop()
-            _say("private PostgreSQL stopped")
+            if not instance.alive():
+                code = instance.process.returncode
+                _say(f"instance {instance.name} exited ({code}); restarting it")
+                instance.start()
+        time.sleep(0.5)
+    _say(f"nginx exited ({nginx.process.returncode if nginx.process else None})")
 
 
 @click.command("nginx-conf")

@@ -47,3 +47,13 @@ def test_no_upstream_is_refused():
 )
 def test_rendered_files_are_up_to_date(path, config):
     assert (ROOT / path).read_text() == config.render(), f"re-render {path} (see its README)"
+
+
+def test_every_location_retries_on_another_instance():
+    text = NginxConfig(upstreams=["127.0.0.1:1", "127.0.0.1:2"]).render()
+    retries = [line.strip() for line in text.splitlines() if "proxy_next_upstream " in line]
+    # One server-wide rule, ingestion included (it is idempotent): no location narrows it.
+    assert retries == [
+        "proxy_next_upstream error timeout invalid_header http_502 http_503 non_idempotent;"
+    ]
+    assert "location = /machine/telemetry" in text

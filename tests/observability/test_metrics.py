@@ -72,3 +72,12 @@ def test_pool_statistics_become_gauges_and_error_counters():
     assert _value("pumpapi_db_pool_connections", state="max") == 4
     assert _value("pumpapi_db_pool_errors_total", kind="request_failed") == before + 2
     metrics._record_pool(_Telemetry(None))  # no pool: nothing changes, nothing fails
+
+
+def test_metrics_need_no_read_key(make_app):
+    # Prometheus carries no API key; nginx keeps /metrics to internal networks instead.
+    client = make_app(READ_API_KEYS=("reader-key",), INGEST_API_KEYS=("writer-key",)).test_client()
+    assert client.get("/model/xgboost/info").status_code == 401  # reads do need the key
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert b"pumpapi_http_requests_total" in response.data
