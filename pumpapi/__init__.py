@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from pumpapi import auth, db, limits, models, observability
+    from pumpapi import auth, cors, db, limits, models, observability
     from pumpapi.db import ingest
     from pumpapi.extensions import json, smorest
 
@@ -42,6 +42,7 @@ def register_extensions(app: Flask) -> None:
     # Keys first: a request without a valid key is refused before its body is read.
     auth.init_app(app)
     limits.init_app(app)
+    cors.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -11,8 +11,10 @@ import csv
 import datetime as dt
 import io
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -36,11 +38,19 @@ MISSING = "Missing data for required field."
 UNKNOWN = "Unknown field."
 NOT_A_NUMBER = "Not a valid number."
 NOT_FINITE = "NaN and Infinity are not accepted; send a finite number."
+TOO_LARGE = "Too large to be a number of this API; send a value within its physical range."
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: A field not sent (already reported as missing, or its row is not a reading at all).
 _ABSENT = object()
 _CONTROL = {chr(c) for c in range(32)} | {"\x7f"}
+_ONE_US = dt.timedelta(microseconds=1)
+_EARLIEST_US = (EARLIEST - _EPOCH) // _ONE_US
+_get_machine = operator.itemgetter(MACHINE)
+_get_timestamp = operator.itemgetter(TIMESTAMP)
+_get_channels = operator.itemgetter(*CHANNEL_NAMES)
+_MINIMA = np.array([c.minimum for c in CHANNELS])
+_MAXIMA = np.array([c.maximum for c in CHANNELS])
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,8 +134,7 @@ def _timestamp_us(text: Any, latest: dt.datetime) -> tuple[int | None, str | Non
             f"Outside {EARLIEST:%Y-%m-%d} .. now + {MAX_CLOCK_AHEAD.days} day: "
             "check the pump's clock."
         )
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds, None
+    return (moment - _EPOCH) // _ONE_US, None
 
 
 def _validated(
@@ -172,8 +181,59 @@ def _number(value: Any) -> tuple[float, str | None]:
     if type(value) is float:
         return value, (None if math.isfinite(value) else NOT_FINITE)
     if type(value) is int:
-        return float(value), None
+        try:
+            return float(value), None
+        except OverflowError:  # JSON integers have no size limit; floats do
+            return math.nan, TOO_LARGE
     return math.nan, NOT_A_NUMBER
+
+
+def _valid_records(records: list[Any]) -> TelemetryBatch | None:
+    """The batch, checked column by column, if every reading is valid; None at the first doubt,
+    and the row-by-row path of `from_records` then finds and names every fault.
+
+    About four times faster than row by row: a machine name or a timestamp repeated across the
+    batch (many pumps, one clock) is checked once, and the channels are checked as one array.
+    """
+    n = len(records)
+    # All fields present (itemgetter raises KeyError otherwise) and exactly FIELDS: no extras.
+    if set(map(type, records)) != {dict} or sum(map(len, records)) != n * len(FIELDS):
+        return None
+    try:
+        machines = list(map(_get_machine, records))
+        stamps = list(map(_get_timestamp, records))
+        numbers = list(map(_get_channels, records))
+        # bool is an int to Python and numpy, never a reading to us; strings are not numbers.
+        if not set(map(type, chain.from_iterable(numbers))) <= {float, int}:
+            return None
+        values = np.array(numbers, dtype=np.float64)
+        names, texts = set(machines), set(stamps)
+    except (KeyError, OverflowError, TypeError):  # a field missing, a huge int, unhashable
+        return None
+    if not ((values >= _MINIMA) & (values <= _MAXIMA)).all():  # NaN compares False too
+        return None
+    if any(_machine_problem(name) for name in names):
+        return None
+    # Each distinct timestamp parsed once (in order when all are distinct: no lookup needed).
+    unique = stamps if len(texts) == n else list(texts)
+    try:
+        # An aware datetime minus the aware epoch; a naive one (no timezone) is a TypeError.
+        unique_micros = np.fromiter(
+            ((dt.datetime.fromisoformat(text) - _EPOCH) // _ONE_US for text in unique),
+            dtype=np.int64,
+            count=len(unique),
+        )
+    except (TypeError, ValueError, OverflowError):
+        return None
+    latest = (dt.datetime.now(dt.UTC) + MAX_CLOCK_AHEAD - _EPOCH) // _ONE_US
+    if not ((unique_micros >= _EARLIEST_US) & (unique_micros <= latest)).all():
+        return None
+    if unique is stamps:
+        micros = unique_micros
+    else:
+        micros_of = dict(zip(unique, unique_micros.tolist(), strict=True))
+        micros = np.fromiter(map(micros_of.__getitem__, stamps), dtype=np.int64, count=n)
+    return TelemetryBatch(np.array(machines, dtype=object), micros.astype("datetime64[us]"), values)
 
 
 def from_records(records: Any, limit: int) -> TelemetryBatch:
@@ -181,6 +241,9 @@ def from_records(records: Any, limit: int) -> TelemetryBatch:
     if not isinstance(records, list):
         raise _reject("`readings` must be a list of readings.")
     _check_size(len(records), limit)
+    batch = _valid_records(records)
+    if batch is not None:
+        return batch
     problems = _Problems()
     expected = set(FIELDS)
     n = len(records)

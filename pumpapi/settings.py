@@ -144,8 +144,17 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         _tuple_of_str,
         "Comma-separated API keys required on every other endpoint (ingest keys work too), "
-        "except health checks and the docs. Unset: reads are open.",
+        "except health checks, the docs and /metrics (kept internal by nginx). "
+        "Unset: reads are open.",
         secret=True,
+    ),
+    Setting(
+        "CORS_ORIGINS",
+        "PUMPAPI_CORS_ORIGINS",
+        (),
+        _tuple_of_str,
+        "Comma-separated origins (e.g. https://dashboard.example.com) whose browser pages may "
+        "call the API (CORS). Unset: no CORS headers, browsers keep other origins out.",
     ),
     Setting(
         "INGEST_DATABASE_URL",

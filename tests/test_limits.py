@@ -13,6 +13,9 @@ from pumpapi.limits import MAX_JSON_DEPTH, json_depth
         (b'{"a": [1, {"b": [[]]}]}', 5),
         (b'{"a": "[[[[{{{{", "b": ["\\"[["]}', 2),  # brackets in strings do not count
         (b"[" * 5000, 5000),
+        # An escaped backslash ends its string; an escaped quote does not.
+        (b'["\\\\", "[[", [], "\\\\\\"[[["]', 2),
+        (b'{"a\\"": "]]", "b": {"c": []}}', 3),
     ],
 )
 def test_json_depth(text, depth):

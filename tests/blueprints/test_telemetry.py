@@ -238,3 +238,71 @@ def test_cli_load_of_an_invalid_file_stores_nothing(ingest_app, database_url, tm
     assert result.exit_code == 1
     assert "row 1" in result.output and "Bat_V" in result.output
     assert count(database_url) == 0
+
+
+def _row_by_row(monkeypatch, records):
+    """The batch as the row-by-row path validates it (the one that names faults)."""
+    from pumpapi import readings as module
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "_valid_records", lambda records: None)
+        return module.from_records(records, 100_000)
+
+
+def test_the_columnar_check_reads_valid_batches_as_the_row_by_row_one(monkeypatch):
+    from pumpapi import readings as module
+
+    varied = readings(30) + readings(30, machine="MOTOBOMBA-001")  # repeated timestamps
+    varied[0] = {**varied[0], "timestamp": "2025-09-27T10:00:00.123456-03:00", "Eng_RPM": 0}
+    varied[1] = {**varied[1], "timestamp": "2025-09-27 13:01:00+00:00", "Cool_T": -40}
+    fast = module._valid_records(varied)
+    assert fast is not None  # all valid: the columnar check accepted them
+    slow = _row_by_row(monkeypatch, varied)
+    assert fast.machines.tolist() == slow.machines.tolist()
+    assert fast.timestamps.tolist() == slow.timestamps.tolist()
+    assert fast.values.tolist() == slow.values.tolist()
+    assert str(fast.timestamps[0]) == "2025-09-27T13:00:00.123456"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Eng_RPM": True},
+        {"Eng_RPM": "1800"},
+        {"Eng_RPM": 10**400},
+        {"Eng_RPM": float("nan")},
+        {"Eng_RPM": float("inf")},
+        {"Oil_P": -1.0},
+        {"Char_V": 1e9},
+        {"machine": ""},
+        {"machine": ["MOTOBOMBA-007"]},
+        {"machine": "MOTOBOMBA-007 "},
+        {"timestamp": "2025-09-27T13:30:00"},
+        {"timestamp": "yesterday"},
+        {"timestamp": 1727443800},
+        {"timestamp": "1989-12-31T23:59:59Z"},
+        {"timestamp": "2999-01-01T00:00:00Z"},
+        {"extra": 1},
+    ],
+)
+def test_the_columnar_check_passes_every_doubt_to_the_row_by_row_one(change):
+    from pumpapi import readings as module
+
+    rows = readings(5)
+    rows[3] = {**rows[3], **change}
+    assert module._valid_records(rows) is None
+    with pytest.raises(module.BatchRejected) as caught:
+        module.from_records(rows, 100)
+    assert list(caught.value.errors["readings"]) == ["3"]
+
+
+def test_a_missing_field_or_a_row_that_is_no_object_is_named(monkeypatch):
+    from pumpapi import readings as module
+
+    rows = readings(4)
+    del rows[1]["Bat_V"]
+    rows[2] = ["not", "a", "reading"]
+    assert module._valid_records(rows) is None
+    with pytest.raises(module.BatchRejected) as caught:
+        module.from_records(rows, 100)
+    assert sorted(caught.value.errors["readings"]) == ["1", "2"]
