@@ -157,6 +157,8 @@ def serve(bind: str, pumps: int, days: float, seed: int, pg_port: int, var_dir: 
     try:
         with prepared_service(var_dir, pg_port, pumps, days, seed) as env:
             env["PUMPAPI_BIND"] = bind
+            # A person reads these logs: plain text unless asked otherwise (production: JSON).
+            env.setdefault("PUMPAPI_LOG_FORMAT", "text")
             gunicorn_bin = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
             gunicorn = subprocess.Popen(
                 [gunicorn_bin or "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"], env=env

@@ -15,3 +15,11 @@ def test_readme_documents_every_setting():
 def test_readme_documents_every_endpoint(app):
     for path in app.extensions["pumpapi.api"].spec.to_dict()["paths"]:
         assert f"`{path}`" in README, f"README lacks {path}"
+
+
+def test_readme_documents_every_channel_range():
+    from pumpapi.telemetry import CHANNELS
+
+    for c in CHANNELS:
+        assert f"| `{c.name}` |" in README, c.name
+        assert f"{c.minimum:g} to {c.maximum:g}" in README, c.name
