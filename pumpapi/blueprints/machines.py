@@ -8,6 +8,7 @@ from flask.views import MethodView
 from marshmallow import fields
 
 from pumpapi import db
+from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint, Schema
 from pumpapi.telemetry import CHANNELS
 
@@ -24,7 +25,8 @@ class UtcTimestamp(fields.DateTime):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        # Unlike the answers' own timestamps, stored ones keep any fraction of a second.
+        return utc_iso(value, timespec="auto")
 
 
 ChannelValuesSchema = Schema.from_dict(

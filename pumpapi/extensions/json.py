@@ -1,12 +1,18 @@
-"""orjson as Flask's JSON provider: faster, and it never writes NaN or Infinity."""
+"""How the API writes JSON: orjson as Flask's provider (never NaN or Infinity), UTC timestamps."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import orjson
 from flask.json.provider import JSONProvider
+
+
+def utc_iso(moment: dt.datetime, timespec: str = "seconds") -> str:
+    """An aware datetime as the API writes every timestamp: ISO 8601 in UTC, with a `Z`."""
+    return moment.astimezone(dt.UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 class OrjsonProvider(JSONProvider):

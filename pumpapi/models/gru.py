@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from pumpapi.errors import InvalidInput
-from pumpapi.models.base import Model
-from pumpapi.models.litert import WindowRunner, artifact_info, runner_for
+from pumpapi.models.litert import KerasFamilyModel
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.telemetry import CHANNEL_NAMES
 
@@ -61,13 +60,15 @@ class HealthAssessment:
     padded_rows: int
 
 
-class HealthIndexModel(Model):
+class HealthIndexModel(KerasFamilyModel):
     """Scales a window with the training MinMaxScaler and runs the GRU (LiteRT by default)."""
 
     family = "gru"
+    timesteps = WINDOW
+    n_features = len(CHANNEL_NAMES)
+    n_outputs = len(INDICES)
 
     scaler: MinMaxScaling
-    runner: WindowRunner
 
     def load(self) -> None:
         meta = self.metadata
@@ -78,18 +79,8 @@ class HealthIndexModel(Model):
             raise ValueError(
                 f"the scaler's features {scaler.feature_names} are not {CHANNEL_NAMES}"
             )
-        if meta.get("input_shape") != [None, WINDOW, len(CHANNEL_NAMES)]:
-            raise ValueError(f"input_shape {meta.get('input_shape')} is not [None, {WINDOW}, 8]")
-        if meta.get("output_shape") != [None, len(INDICES)]:
-            raise ValueError(f"output_shape {meta.get('output_shape')} is not [None, 2]")
         self.scaler = scaler
-        self.runner = runner_for(self.version, self.config)
-        self.ready = True
-
-    def warmup(self) -> None:
-        # The tensorflow backend must not run anything before gunicorn forks (see litert.py).
-        if self.runner.backend == "litert":
-            self.scores(np.zeros((1, WINDOW, len(CHANNEL_NAMES))))
+        super().load()
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
         """Raw model outputs in 0–1, shape (batch, 2), for unscaled windows (batch, 60, 8)."""
@@ -126,15 +117,9 @@ class HealthIndexModel(Model):
             "feature_order": list(CHANNEL_NAMES),
         }
 
-    def info(self) -> dict[str, Any]:
-        """The seed's fields (SPEC) first, then version, metrics, checksum and provenance."""
-        meta = self.metadata
+    def input_info(self) -> dict[str, Any]:
+        """The seed's fields (SPEC) about the input, between `timesteps` and the artifact's."""
         return {
-            "model_type": meta["model_type"],
-            "library": meta["library"],
-            "input_shape": meta["input_shape"],
-            "output_shape": meta["output_shape"],
-            "timesteps": WINDOW,
             "n_features": len(CHANNEL_NAMES),
             "scaler_class": self.scaler.scaler_class,
             "scaler_has_feature_names": False,
@@ -142,10 +127,4 @@ class HealthIndexModel(Model):
             "feature_order": list(CHANNEL_NAMES),
             "outputs": list(INDICES),
             "padding": PADDING,
-            **artifact_info(self.version, self.runner.backend),
-            "version": self.version.version,
-            "created_at": meta.get("created_at"),
-            "metrics": meta.get("metrics", {}),
-            "training": meta.get("training", {}),
-            "tags": meta.get("tags", {}),
         }

@@ -1,7 +1,7 @@
 """The Keras families' two artifacts: `model.keras` (TensorFlow) and `model.tflite` (LiteRT).
 
 Training writes both (`write_keras_artifacts`); serving runs one of them, chosen by the
-`TF_BACKEND` setting (`runner_for`):
+`TF_BACKEND` setting (`runner_for`), for a family's `KerasFamilyModel`:
 
 - `litert` (default): the LiteRT interpreter of `ai-edge-litert`, without TensorFlow in the
   process (measured: ~0.04 ms per 60-step window; both families add ~10 MB to a worker's RSS,
@@ -22,10 +22,11 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from pumpapi.models.base import Model
 from pumpapi.models.store import Draft, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,57 @@ def artifact_info(version: ModelVersion, backend: str) -> dict[str, Any]:
         "served_artifact": served,
         "checksum": {"file": served, "sha256": version.metadata["files"][served]["sha256"]},
     }
+
+
+class KerasFamilyModel(Model):
+    """A Keras family's version, run on windows by the runner of the configured backend.
+
+    Subclasses set the window they read (`timesteps` × `n_features`) and `n_outputs`; load()
+    refuses artifacts of another shape, and info() answers the fields the families share.
+    """
+
+    timesteps: ClassVar[int]
+    n_features: ClassVar[int]
+    n_outputs: ClassVar[int]
+
+    runner: WindowRunner
+
+    def load(self) -> None:
+        meta = self.metadata
+        for key, expected in (
+            ("input_shape", [None, self.timesteps, self.n_features]),
+            ("output_shape", [None, self.n_outputs]),
+        ):
+            if meta.get(key) != expected:
+                raise ValueError(f"{key} {meta.get(key)} is not {expected}")
+        self.runner = runner_for(self.version, self.config)
+        self.ready = True
+
+    def warmup(self) -> None:
+        # The tensorflow backend must not run anything before gunicorn forks (see above).
+        if self.runner.backend == "litert":
+            self.runner(np.zeros((1, self.timesteps, self.n_features), dtype=np.float32))
+
+    def input_info(self) -> dict[str, Any]:
+        """The family's own /info fields, answered after `timesteps`."""
+        return {}
+
+    def info(self) -> dict[str, Any]:
+        meta = self.metadata
+        return {
+            "model_type": meta["model_type"],
+            "library": meta["library"],
+            "input_shape": meta["input_shape"],
+            "output_shape": meta["output_shape"],
+            "timesteps": self.timesteps,
+            **self.input_info(),
+            **artifact_info(self.version, self.runner.backend),
+            "version": self.version.version,
+            "created_at": meta.get("created_at"),
+            "metrics": meta.get("metrics", {}),
+            "training": meta.get("training", {}),
+            "tags": meta.get("tags", {}),
+        }
 
 
 def convert_keras(model: Any) -> bytes:

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from pumpapi.errors import InvalidInput
-from pumpapi.models.base import Model
-from pumpapi.models.litert import WindowRunner, artifact_info, runner_for
+from pumpapi.models.litert import KerasFamilyModel
 
 #: Values the model reads: the last 60 of the series (one hour of one-a-minute telemetry).
 WINDOW = 60
@@ -70,26 +69,13 @@ class Forecast:
     used_values: int
 
 
-class SeriesForecaster(Model):
+class SeriesForecaster(KerasFamilyModel):
     """Runs the LSTM (LiteRT by default) on the latest 60 values of a series."""
 
     family = "lstm"
-
-    runner: WindowRunner
-
-    def load(self) -> None:
-        meta = self.metadata
-        if meta.get("input_shape") != [None, WINDOW, 1]:
-            raise ValueError(f"input_shape {meta.get('input_shape')} is not [None, {WINDOW}, 1]")
-        if meta.get("output_shape") != [None, 1]:
-            raise ValueError(f"output_shape {meta.get('output_shape')} is not [None, 1]")
-        self.runner = runner_for(self.version, self.config)
-        self.ready = True
-
-    def warmup(self) -> None:
-        # The tensorflow backend must not run anything before gunicorn forks (see litert.py).
-        if self.runner.backend == "litert":
-            self.next_values(np.zeros((1, WINDOW)))
+    timesteps = WINDOW
+    n_features = 1
+    n_outputs = 1
 
     def next_values(self, windows: np.ndarray) -> np.ndarray:
         """The value following each window (batch, WINDOW), in the windows' own units."""
@@ -134,21 +120,9 @@ class SeriesForecaster(Model):
             used_values=WINDOW,
         )
 
-    def info(self) -> dict[str, Any]:
-        meta = self.metadata
+    def input_info(self) -> dict[str, Any]:
         return {
-            "model_type": meta["model_type"],
-            "library": meta["library"],
-            "input_shape": meta["input_shape"],
-            "output_shape": meta["output_shape"],
-            "timesteps": WINDOW,
             "min_values": WINDOW,
             "max_horizon": MAX_HORIZON,
             "normalisation": NORMALISATION,
-            **artifact_info(self.version, self.runner.backend),
-            "version": self.version.version,
-            "created_at": meta.get("created_at"),
-            "metrics": meta.get("metrics", {}),
-            "training": meta.get("training", {}),
-            "tags": meta.get("tags", {}),
         }

@@ -7,13 +7,14 @@ this group costs the serving process nothing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pumpapi.models.commands import store_option
-from pumpapi.training.gru import GRUTrainingConfig
-from pumpapi.training.lstm import LSTMTrainingConfig
+from pumpapi.training import gru, lstm
 
 
 @click.group("train")
@@ -106,48 +107,52 @@ def train_xgboost(
         )
 
 
-def _keras_family_options(defaults):
+#: The options of a TensorFlow family's command: each defaults to the field of the same name of
+#: the family's training config.
+_KERAS_FAMILY_OPTIONS = (
+    ("pumps", "Simulated pumps (split by pump)."),
+    ("steps", "Readings per pump (one a minute)."),
+    ("epochs", "Most epochs (early stopping may end sooner)."),
+    ("seed", "Seed of the simulation, split and initial weights."),
+)
+
+
+def _keras_family_options(defaults: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """--store, --pumps, --steps, --epochs, --seed of a TensorFlow family, defaulting to its
     training config (a dataclass instance: light to import, TensorFlow is not)."""
+    options = [store_option] + [
+        click.option(f"--{name}", default=getattr(defaults, name), show_default=True, help=text)
+        for name, text in _KERAS_FAMILY_OPTIONS
+    ]
 
-    def decorate(command):
-        for option in reversed(
-            (
-                store_option,
-                click.option(
-                    "--pumps",
-                    default=defaults.pumps,
-                    show_default=True,
-                    help="Simulated pumps (split by pump).",
-                ),
-                click.option(
-                    "--steps",
-                    default=defaults.steps,
-                    show_default=True,
-                    help="Readings per pump (one a minute).",
-                ),
-                click.option(
-                    "--epochs",
-                    default=defaults.epochs,
-                    show_default=True,
-                    help="Most epochs (early stopping may end sooner).",
-                ),
-                click.option(
-                    "--seed",
-                    default=defaults.seed,
-                    show_default=True,
-                    help="Seed of the simulation, split and initial weights.",
-                ),
-            )
-        ):
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(options):
             command = option(command)
         return command
 
     return decorate
 
 
+def _train_keras_family(
+    family: str,
+    train_family: Callable[[Any, Any], Any],
+    summary: Callable[[dict[str, Any]], list[str]],
+    store_root: Path,
+    config: Any,
+) -> None:
+    """Train with `config`, publish in the store at `store_root` and print the run's summary."""
+    from pumpapi.models.store import ModelStore
+
+    try:
+        trained = train_family(ModelStore(store_root), config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{family} version {trained.version} published in {store_root}")
+    click.echo("\n".join(summary(trained.metadata)))
+
+
 @train.command("gru")
-@_keras_family_options(GRUTrainingConfig())
+@_keras_family_options(gru.GRUTrainingConfig())
 def train_gru(store_root: Path, **options: int) -> None:
     """The lubrication and hydraulic health model (Keras GRU, served through LiteRT).
 
@@ -155,33 +160,17 @@ def train_gru(store_root: Path, **options: int) -> None:
     fitted on train pumps only; the MAE of each index on held-out pumps is stored beside that of
     naive baselines. Writes model.keras, model.tflite (checked against Keras) and scaler.json.
     """
-    from pumpapi.models.store import ModelStore
-    from pumpapi.training import gru
-
-    config = dataclasses.replace(GRUTrainingConfig(), **options)
-    try:
-        trained = gru.train_gru(ModelStore(store_root), config)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"gru version {trained.version} published in {store_root}")
-    click.echo("\n".join(gru.summary(trained.metadata)))
+    config = dataclasses.replace(gru.GRUTrainingConfig(), **options)
+    _train_keras_family("gru", gru.train_gru, gru.summary, store_root, config)
 
 
 @train.command("lstm")
-@_keras_family_options(LSTMTrainingConfig())
+@_keras_family_options(lstm.LSTMTrainingConfig())
 def train_lstm(store_root: Path, **options: int) -> None:
     """The series forecaster (Keras LSTM, served through LiteRT).
 
     Trained on every channel of the train pumps; MAE and MASE against the persistence forecast
     (next value = last value) on held-out pumps are stored with the model.
     """
-    from pumpapi.models.store import ModelStore
-    from pumpapi.training import lstm
-
-    config = dataclasses.replace(LSTMTrainingConfig(), **options)
-    try:
-        trained = lstm.train_lstm(ModelStore(store_root), config)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"lstm version {trained.version} published in {store_root}")
-    click.echo("\n".join(lstm.summary(trained.metadata)))
+    config = dataclasses.replace(lstm.LSTMTrainingConfig(), **options)
+    _train_keras_family("lstm", lstm.train_lstm, lstm.summary, store_root, config)

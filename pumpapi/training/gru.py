@@ -6,17 +6,22 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pumpapi.models.gru import INDICES, WINDOW
-from pumpapi.models.litert import write_keras_artifacts
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore, ModelVersion
 from pumpapi.telemetry import CHANNEL_NAMES
-from pumpapi.training.keras import fleet_split, library_versions, seed_everything
+from pumpapi.training.keras import (
+    fit_early_stopping,
+    publish,
+    run_record,
+    run_summary,
+    seeded_split,
+)
 
 log = logging.getLogger(__name__)
 FAMILY = "gru"
@@ -124,41 +129,21 @@ def train_gru(store: ModelStore, config: GRUTrainingConfig = GRUTrainingConfig()
     training early; held-out pumps are used once, for the metrics in the metadata.
     """
     started = time.perf_counter()
-    seed_everything(config.seed)
-    split = fleet_split(
-        config.pumps, config.steps, config.validation_pumps, config.held_out_pumps, config.seed
-    )
-    train = health_windows(split.train, config.stride)
-    validation = health_windows(split.validation, config.stride)
-    test = health_windows(split.held_out, config.stride)
+    split = seeded_split(config)
+    train, validation, test = split.windows(health_windows, config.stride)
 
     from sklearn.preprocessing import MinMaxScaler
 
     fitted = MinMaxScaler().fit(np.concatenate([p.readings for p in split.train]))
     scaler = MinMaxScaling.from_sklearn(fitted, CHANNEL_NAMES)
 
-    import keras
-
     model = build_model(config.units, config.learning_rate)
-    fit_started = time.perf_counter()
-    history = model.fit(
-        scaler.transform(train.inputs).astype(np.float32),
-        train.targets,
-        validation_data=(
-            scaler.transform(validation.inputs).astype(np.float32),
-            validation.targets,
-        ),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                patience=config.patience, restore_best_weights=True, monitor="val_loss"
-            )
-        ],
+    fit = fit_early_stopping(
+        model,
+        (scaler.transform(train.inputs).astype(np.float32), train.targets),
+        (scaler.transform(validation.inputs).astype(np.float32), validation.targets),
+        config,
     )
-    fit_seconds = time.perf_counter() - fit_started
     test_inputs = scaler.transform(test.inputs).astype(np.float32)
     predicted = np.asarray(model.predict(test_inputs, batch_size=1024, verbose=0))
     metrics = {
@@ -168,51 +153,33 @@ def train_gru(store: ModelStore, config: GRUTrainingConfig = GRUTrainingConfig()
     }
     log.info("gru held-out MAE %s", metrics["held_out"]["mae"])
 
-    with store.new_version(FAMILY) as draft:
-        draft.file(SCALER_FILE).write_text(json.dumps(scaler.to_json(), indent=2))
-        artifacts = write_keras_artifacts(draft, model, test_inputs[:64])
-        draft.metadata.update(
-            {
-                **artifacts,
-                "name": "gru-health-indices",
-                "description": "Lubrication and hydraulic health (0–100) from 60 readings × 8 "
-                "channels, MinMax-scaled with the training pumps' ranges.",
-                "timesteps": WINDOW,
-                "n_features": len(CHANNEL_NAMES),
-                "feature_order": list(CHANNEL_NAMES),
-                "outputs": list(INDICES),
-                "scaler": SCALER_FILE,
-                "metrics": metrics,
-                "training": {
-                    **split.describe(),
-                    "windows": {
-                        "train": len(train),
-                        "validation": len(validation),
-                        "held_out": len(test),
-                    },
-                    "epochs_run": len(history.history["loss"]),
-                    "fit_seconds": round(fit_seconds, 1),
-                    "total_seconds": round(time.perf_counter() - started, 1),
-                    "config": asdict(config),
-                    "versions": library_versions(),
-                },
-            }
-        )
-    # As a server will read it: metadata.json, with the files' checksums.
-    return store.resolve(FAMILY, draft.version)
+    return publish(
+        store,
+        FAMILY,
+        model,
+        test_inputs[:64],
+        {
+            "name": "gru-health-indices",
+            "description": "Lubrication and hydraulic health (0–100) from 60 readings × 8 "
+            "channels, MinMax-scaled with the training pumps' ranges.",
+            "timesteps": WINDOW,
+            "n_features": len(CHANNEL_NAMES),
+            "feature_order": list(CHANNEL_NAMES),
+            "outputs": list(INDICES),
+            "scaler": SCALER_FILE,
+            "metrics": metrics,
+            "training": run_record(split, (train, validation, test), fit, started, config),
+        },
+        texts={SCALER_FILE: json.dumps(scaler.to_json(), indent=2)},
+    )
 
 
 def summary(metadata: dict[str, Any]) -> list[str]:
     """Held-out MAE of the model beside its baselines, and the run's size and time, as lines."""
-    metrics, training = metadata["metrics"], metadata["training"]
+    metrics = metadata["metrics"]
     rows = [("gru", metrics["held_out"]["mae"])]
     rows += [(name, result["mae"]) for name, result in metrics["baselines"].items()]
     lines = [f"{'MAE on held-out pumps':<24}" + "".join(f"{i:>14}" for i in INDICES)]
     lines += [f"{name:<24}" + "".join(f"{mae[i]:>14.2f}" for i in INDICES) for name, mae in rows]
-    windows = training["windows"]
-    lines.append(
-        f"windows train/validation/held-out {windows['train']}/{windows['validation']}/"
-        f"{windows['held_out']}, {training['epochs_run']} epochs, fit {training['fit_seconds']} s, "
-        f"total {training['total_seconds']} s"
-    )
+    lines.append(run_summary(metadata["training"]))
     return lines

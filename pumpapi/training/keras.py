@@ -1,12 +1,32 @@
-"""What the Keras families' training runs share: seeding, a fleet split by pump, provenance."""
+"""What the Keras families' training runs share: seeding, a fleet split by pump, fit, publishing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence, Sized
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+
+from pumpapi.models.litert import write_keras_artifacts
+from pumpapi.models.store import ModelStore, ModelVersion
+
+#: A family's windows of a set of pumps (what its `cut` function makes of them).
+FamilyWindows = TypeVar("FamilyWindows", bound=Sized)
+
+
+class KerasTrainingConfig(Protocol):
+    """What the shared steps read of a family's config (a frozen dataclass, e.g. GRU's)."""
+
+    pumps: int
+    steps: int
+    validation_pumps: int
+    held_out_pumps: int
+    epochs: int
+    batch_size: int
+    patience: int
+    seed: int
 
 
 def seed_everything(seed: int) -> None:
@@ -40,6 +60,12 @@ class FleetSplit:
     def size(self) -> int:
         return len(self.train) + len(self.validation) + len(self.held_out)
 
+    def windows(
+        self, cut: Callable[[Sequence[Any], int], FamilyWindows], stride: int
+    ) -> tuple[FamilyWindows, FamilyWindows, FamilyWindows]:
+        """The windows `cut(pumps, stride)` makes of the train, validation and held-out pumps."""
+        return cut(self.train, stride), cut(self.validation, stride), cut(self.held_out, stride)
+
 
 def fleet_split(pumps: int, steps: int, validation: int, held_out: int, seed: int) -> FleetSplit:
     """Simulate `pumps` pumps for `steps` readings and split them by pump at random.
@@ -65,6 +91,49 @@ def fleet_split(pumps: int, steps: int, validation: int, held_out: int, seed: in
     )
 
 
+def seeded_split(config: KerasTrainingConfig) -> FleetSplit:
+    """Seed every generator with the run's seed, then simulate and split its fleet."""
+    seed_everything(config.seed)
+    return fleet_split(
+        config.pumps, config.steps, config.validation_pumps, config.held_out_pumps, config.seed
+    )
+
+
+@dataclass(frozen=True)
+class FitRun:
+    """What a fit with early stopping took: the epochs run and the seconds spent."""
+
+    epochs: int
+    seconds: float
+
+
+def fit_early_stopping(
+    model: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    config: KerasTrainingConfig,
+) -> FitRun:
+    """Fit on shuffled (inputs, targets) until the validation loss has not improved for
+    `patience` epochs; the model keeps the weights of its best epoch."""
+    import keras
+
+    started = time.perf_counter()
+    history = model.fit(
+        *train,
+        validation_data=validation,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                patience=config.patience, restore_best_weights=True, monitor="val_loss"
+            )
+        ],
+    )
+    return FitRun(epochs=len(history.history["loss"]), seconds=time.perf_counter() - started)
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a model was trained with (recorded in its metadata)."""
     import keras
@@ -77,3 +146,55 @@ def library_versions() -> dict[str, str]:
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
     }
+
+
+def run_record(
+    split: FleetSplit,
+    windows: tuple[Sized, Sized, Sized],
+    fit: FitRun,
+    started: float,
+    config: KerasTrainingConfig,
+    **details: Any,
+) -> dict[str, Any]:
+    """The `training` metadata of a run: its fleet (then any `details`), the (train, validation,
+    held-out) window counts, epochs, times since `started` (perf_counter), config, libraries."""
+    train, validation, held_out = windows
+    return {
+        **split.describe(),
+        **details,
+        "windows": {"train": len(train), "validation": len(validation), "held_out": len(held_out)},
+        "epochs_run": fit.epochs,
+        "fit_seconds": round(fit.seconds, 1),
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "config": asdict(config),
+        "versions": library_versions(),
+    }
+
+
+def run_summary(training: Mapping[str, Any]) -> str:
+    """The run's size and time, as the last line of a family's training summary."""
+    windows = training["windows"]
+    return (
+        f"windows train/validation/held-out {windows['train']}/{windows['validation']}/"
+        f"{windows['held_out']}, {training['epochs_run']} epochs, fit {training['fit_seconds']} s, "
+        f"total {training['total_seconds']} s"
+    )
+
+
+def publish(
+    store: ModelStore,
+    family: str,
+    model: Any,
+    check_windows: np.ndarray,
+    metadata: Mapping[str, Any],
+    texts: Mapping[str, str] | None = None,
+) -> ModelVersion:
+    """Publish `model` (Keras and LiteRT, checked on `check_windows`) as a new version of
+    `family`, with the text files `texts` (name -> content) and `metadata` after the artifacts'."""
+    with store.new_version(family) as draft:
+        for name, content in (texts or {}).items():
+            draft.file(name).write_text(content)
+        artifacts = write_keras_artifacts(draft, model, check_windows)
+        draft.metadata.update({**artifacts, **metadata})
+    # As a server will read it: metadata.json, with the files' checksums.
+    return store.resolve(family, draft.version)

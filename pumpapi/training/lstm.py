@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pumpapi.models.litert import write_keras_artifacts
 from pumpapi.models.lstm import WINDOW, denormalise, normalise, targets
 from pumpapi.models.store import ModelStore, ModelVersion
 from pumpapi.telemetry import CHANNEL_NAMES
-from pumpapi.training.keras import fleet_split, library_versions, seed_everything
+from pumpapi.training.keras import (
+    fit_early_stopping,
+    publish,
+    run_record,
+    run_summary,
+    seeded_split,
+)
 
 log = logging.getLogger(__name__)
 FAMILY = "lstm"
@@ -128,73 +133,44 @@ def train_lstm(
 ) -> ModelVersion:
     """Simulate a fleet, train on some pumps' channels, measure on others, publish a version."""
     started = time.perf_counter()
-    seed_everything(config.seed)
-    split = fleet_split(
-        config.pumps, config.steps, config.validation_pumps, config.held_out_pumps, config.seed
-    )
-    train = series_windows(split.train, config.stride)
-    validation = series_windows(split.validation, config.stride)
-    test = series_windows(split.held_out, config.stride)
-
-    import keras
+    split = seeded_split(config)
+    train, validation, test = split.windows(series_windows, config.stride)
 
     model = build_model(config.units, config.learning_rate)
     train_inputs, _ = normalise(train.windows)
     validation_inputs, _ = normalise(validation.windows)
-    fit_started = time.perf_counter()
-    history = model.fit(
-        train_inputs,
-        targets(train.windows, train.following),
-        validation_data=(validation_inputs, targets(validation.windows, validation.following)),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                patience=config.patience, restore_best_weights=True, monitor="val_loss"
-            )
-        ],
+    fit = fit_early_stopping(
+        model,
+        (train_inputs, targets(train.windows, train.following)),
+        (validation_inputs, targets(validation.windows, validation.following)),
+        config,
     )
-    fit_seconds = time.perf_counter() - fit_started
     test_inputs, test_scale = normalise(test.windows)
     outputs = np.asarray(model.predict(test_inputs, batch_size=2048, verbose=0))
     metrics = forecast_metrics(denormalise(test.windows, outputs, test_scale), test)
     log.info("lstm held-out MASE %.3f", metrics["mase"])
 
-    with store.new_version(FAMILY) as draft:
-        artifacts = write_keras_artifacts(draft, model, test_inputs[:64])
-        draft.metadata.update(
-            {
-                **artifacts,
-                "name": "lstm-series-forecaster",
-                "description": "Next value of any telemetry series from its last 60 values, "
-                "each window normalised by its own mean and spread.",
-                "timesteps": WINDOW,
-                "metrics": metrics,
-                "training": {
-                    **split.describe(),
-                    "channels": list(CHANNEL_NAMES),
-                    "windows": {
-                        "train": len(train),
-                        "validation": len(validation),
-                        "held_out": len(test),
-                    },
-                    "epochs_run": len(history.history["loss"]),
-                    "fit_seconds": round(fit_seconds, 1),
-                    "total_seconds": round(time.perf_counter() - started, 1),
-                    "config": asdict(config),
-                    "versions": library_versions(),
-                },
-            }
-        )
-    # As a server will read it: metadata.json, with the files' checksums.
-    return store.resolve(FAMILY, draft.version)
+    return publish(
+        store,
+        FAMILY,
+        model,
+        test_inputs[:64],
+        {
+            "name": "lstm-series-forecaster",
+            "description": "Next value of any telemetry series from its last 60 values, "
+            "each window normalised by its own mean and spread.",
+            "timesteps": WINDOW,
+            "metrics": metrics,
+            "training": run_record(
+                split, (train, validation, test), fit, started, config, channels=list(CHANNEL_NAMES)
+            ),
+        },
+    )
 
 
 def summary(metadata: dict[str, Any]) -> list[str]:
     """Held-out MAE against persistence per channel, MASE, and the run's size and time."""
-    metrics, training = metadata["metrics"], metadata["training"]
+    metrics = metadata["metrics"]
     lines = [f"{'held-out pumps':<14}{'MAE':>12}{'persistence':>14}{'MASE':>8}"]
     for name, row in metrics["per_channel"].items():
         mase = "n/a" if row["mase"] is None else f"{row['mase']:.3f}"
@@ -202,10 +178,5 @@ def summary(metadata: dict[str, Any]) -> list[str]:
     verdict = "beats" if metrics["beats_persistence"] else "does NOT beat"
     mase = "n/a" if metrics["mase"] is None else f"{metrics['mase']:.3f}"
     lines.append(f"MASE over channels {mase}: the model {verdict} persistence")
-    windows = training["windows"]
-    lines.append(
-        f"windows train/validation/held-out {windows['train']}/{windows['validation']}/"
-        f"{windows['held_out']}, {training['epochs_run']} epochs, fit {training['fit_seconds']} s, "
-        f"total {training['total_seconds']} s"
-    )
+    lines.append(run_summary(metadata["training"]))
     return lines

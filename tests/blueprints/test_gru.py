@@ -171,19 +171,10 @@ def test_openapi_documents_both_request_forms_and_the_bands(client):
 # -- POST /machine/gru/predict against PostgreSQL ----------------------------------------------
 
 
-@pytest.fixture
-def machine_app(make_app, keras_trained, database_url):
-    app = make_app(
-        MODEL_STORE=str(keras_trained.root), MODEL_FAMILIES=("gru",), DATABASE_URL=database_url
-    )
-    yield app
-    app.extensions["pumpapi.db"].close()
-
-
-def test_machine_predict_reads_the_latest_60_readings(machine_app, database_url):
+def test_machine_predict_reads_the_latest_60_readings(keras_db_app, database_url):
     pump = pump_history("MOTOBOMBA-007", 90, start="2025-09-27T12:00:00", seed=7)
     copy_fleet(database_url, [pump, pump_history("MOTOBOMBA-008", 90, seed=8)])
-    client = machine_app.test_client()
+    client = keras_db_app.test_client()
     response = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -205,18 +196,21 @@ def test_machine_predict_reads_the_latest_60_readings(machine_app, database_url)
     assert posted["indices"] == body["indices"] and posted["status"] == body["status"]
 
 
-def test_machine_predict_with_fewer_readings_still_answers_and_says_so(machine_app, database_url):
+def test_machine_predict_with_fewer_readings_still_answers_and_says_so(keras_db_app, database_url):
     copy_fleet(database_url, [pump_history("MOTOBOMBA-007", 12)])
-    response = machine_app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-007&time_steps=30")
+    client = keras_db_app.test_client()
+    response = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007&time_steps=30")
     assert response.status_code == 200, response.get_json()
     meta = response.get_json()["meta"]
     assert (meta["fetched_rows"], meta["requested_time_steps"]) == (12, 30)
     assert (meta["given_rows"], meta["padded_rows"]) == (12, 48)
 
 
-def test_machine_predict_of_an_unknown_pump_is_404_with_the_spec_message(machine_app, database_url):
+def test_machine_predict_of_an_unknown_pump_is_404_with_the_spec_message(
+    keras_db_app, database_url
+):
     copy_fleet(database_url, [pump_history("MOTOBOMBA-007", 3)])
-    body = _error(machine_app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-999"), 404)
+    body = _error(keras_db_app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-999"), 404)
     assert body["error"] == "Nenhum dado encontrado para a máquina: MOTOBOMBA-999"
 
 

@@ -114,19 +114,10 @@ def test_openapi_documents_get_and_post_with_the_short_series_message(client):
 # -- POST /machine/lstm/predict against PostgreSQL ---------------------------------------------
 
 
-@pytest.fixture
-def machine_app(make_app, keras_trained, database_url):
-    app = make_app(
-        MODEL_STORE=str(keras_trained.root), MODEL_FAMILIES=("lstm",), DATABASE_URL=database_url
-    )
-    yield app
-    app.extensions["pumpapi.db"].close()
-
-
-def test_machine_predict_forecasts_a_channel_from_the_latest_readings(machine_app, database_url):
+def test_machine_predict_forecasts_a_channel_from_the_latest_readings(keras_db_app, database_url):
     pump = pump_history("MOTOBOMBA-007", 100, start="2025-09-27T12:00:00", seed=7)
     copy_fleet(database_url, [pump])
-    client = machine_app.test_client()
+    client = keras_db_app.test_client()
     response = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007&channel=Oil_P&horizon=3")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -144,16 +135,20 @@ def test_machine_predict_forecasts_a_channel_from_the_latest_readings(machine_ap
     assert (posted["prediction"], posted["forecast"]) == (body["prediction"], body["forecast"])
 
 
-def test_machine_predict_with_fewer_than_60_readings_is_422(machine_app, database_url):
+def test_machine_predict_with_fewer_than_60_readings_is_422(keras_db_app, database_url):
     copy_fleet(database_url, [pump_history("MOTOBOMBA-007", 20)])
-    response = machine_app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-007&channel=Oil_P")
+    client = keras_db_app.test_client()
+    response = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007&channel=Oil_P")
     body = _error(response, 422)
     assert TOO_SHORT in body["error"] and "20" in body["error"]
 
 
-def test_machine_predict_of_an_unknown_pump_is_404_with_the_spec_message(machine_app, database_url):
+def test_machine_predict_of_an_unknown_pump_is_404_with_the_spec_message(
+    keras_db_app, database_url
+):
     copy_fleet(database_url, [pump_history("MOTOBOMBA-007", 3)])
-    response = machine_app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-999&channel=Oil_P")
+    client = keras_db_app.test_client()
+    response = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-999&channel=Oil_P")
     assert _error(response, 404)["error"] == "Nenhum dado encontrado para a máquina: MOTOBOMBA-999"
 
 

@@ -17,8 +17,7 @@ from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore
 from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
-
-CONFIG = {"TF_BACKEND": "litert", "PREDICT_THREADS": 1}
+from tests.fixtures.tensorflow import LITERT_CONFIG, loaded_model
 
 
 def random_windows(n: int, seed: int = 0, steps: int = WINDOW) -> np.ndarray:
@@ -29,12 +28,8 @@ def random_windows(n: int, seed: int = 0, steps: int = WINDOW) -> np.ndarray:
     return low + rng.random((n, steps, len(CHANNELS))) * (high - low)
 
 
-def loaded(store: ModelStore, config=CONFIG) -> HealthIndexModel:
-    stored = store.resolve("gru")
-    stored.verify()
-    model = HealthIndexModel(stored, config)
-    model.load()
-    return model
+def loaded(store: ModelStore, config=LITERT_CONFIG) -> HealthIndexModel:
+    return loaded_model(store, "gru", config)
 
 
 class FixedScores:
@@ -159,7 +154,7 @@ def test_litert_outputs_match_keras_within_1e_5(keras_trained):
 
 def test_the_tensorflow_backend_answers_like_litert(keras_trained):
     litert = loaded(keras_trained.store)
-    tensorflow = loaded(keras_trained.store, {**CONFIG, "TF_BACKEND": "tensorflow"})
+    tensorflow = loaded(keras_trained.store, {**LITERT_CONFIG, "TF_BACKEND": "tensorflow"})
     windows = random_windows(4, seed=2)
     assert tensorflow.runner.backend == "tensorflow"
     assert np.max(np.abs(tensorflow.scores(windows) - litert.scores(windows))) <= 1e-5
@@ -167,7 +162,7 @@ def test_the_tensorflow_backend_answers_like_litert(keras_trained):
 
 def test_an_unknown_backend_is_refused_at_load(keras_trained):
     with pytest.raises(ValueError, match="TF_BACKEND"):
-        loaded(keras_trained.store, {**CONFIG, "TF_BACKEND": "onnx"})
+        loaded(keras_trained.store, {**LITERT_CONFIG, "TF_BACKEND": "onnx"})
 
 
 def test_info_has_the_seed_fields_and_the_served_checksum(keras_trained):
@@ -194,7 +189,7 @@ def test_a_tampered_scaler_is_refused_by_the_registry(keras_trained, tmp_path):
     shutil.copytree(keras_trained.root, root)
     scaler = root / "gru" / "1" / SCALER_FILE
     scaler.write_text(scaler.read_text().replace("MinMaxScaler", "StandardScaler"))
-    registry = ModelRegistry(ModelStore(root), CONFIG)
+    registry = ModelRegistry(ModelStore(root), LITERT_CONFIG)
     status = registry.load("gru")
     assert not status.ready and "checksum mismatch" in status.error
 
@@ -207,11 +202,12 @@ def test_a_version_without_litert_artifact_asks_for_the_tensorflow_backend(keras
     metadata["artifacts"]["litert"] = None
     metadata["litert_error"] = "ConverterError: unsupported op"
     metadata_file.write_text(json.dumps(metadata))
-    registry = ModelRegistry(ModelStore(root), CONFIG)
+    registry = ModelRegistry(ModelStore(root), LITERT_CONFIG)
     status = registry.load("gru")
     assert not status.ready
     assert "PUMPAPI_TF_BACKEND=tensorflow" in status.error and "unsupported op" in status.error
-    assert ModelRegistry(ModelStore(root), {**CONFIG, "TF_BACKEND": "tensorflow"}).load("gru").ready
+    tensorflow = {**LITERT_CONFIG, "TF_BACKEND": "tensorflow"}
+    assert ModelRegistry(ModelStore(root), tensorflow).load("gru").ready
 
 
 def run_python(code: str) -> str:

@@ -16,16 +16,11 @@ from pumpapi.models.lstm import (
     targets,
 )
 from pumpapi.models.store import ModelStore
+from tests.fixtures.tensorflow import loaded_model
 
-CONFIG = {"TF_BACKEND": "litert", "PREDICT_THREADS": 1}
 
-
-def loaded(store: ModelStore, config=CONFIG) -> SeriesForecaster:
-    stored = store.resolve("lstm")
-    stored.verify()
-    model = SeriesForecaster(stored, config)
-    model.load()
-    return model
+def loaded(store: ModelStore) -> SeriesForecaster:
+    return loaded_model(store, "lstm")
 
 
 def noisy_series(n: int = 80, seed: int = 0) -> np.ndarray:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import numpy as np
 from flask.views import MethodView
 
 from pumpapi import db, models
+from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.gru import PADDING, HealthAssessment, HealthIndexModel
 from pumpapi.models.timing import timed_inference
@@ -37,10 +37,6 @@ blp = Blueprint(
 
 def _model() -> HealthIndexModel:
     return models.registry().get(FAMILY)  # 404 if not served here, 503 while not loaded
-
-
-def _utc_iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _answer(model: HealthIndexModel, assessment: HealthAssessment) -> dict[str, Any]:
@@ -138,8 +134,8 @@ class MachinePredict(MethodView):
             machine=window.machine,
             fetched_rows=len(window),
             requested_time_steps=requested,
-            first_timestamp=_utc_iso(window.timestamps[0]),
-            last_timestamp=_utc_iso(window.timestamps[-1]),
+            first_timestamp=utc_iso(window.timestamps[0]),
+            last_timestamp=utc_iso(window.timestamps[-1]),
         )
         return answer
 

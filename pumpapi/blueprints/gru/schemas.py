@@ -7,9 +7,10 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from pumpapi.extensions.smorest import Schema, StrictFloat
+from pumpapi.blueprints.telemetry_fields import channel_field, machine_name_field
+from pumpapi.extensions.smorest import Schema
 from pumpapi.models.gru import PADDING, WINDOW
-from pumpapi.telemetry import CHANNELS, MACHINE_NAME_MAX_LENGTH
+from pumpapi.telemetry import CHANNELS
 
 #: The SPEC's example reading.
 EXAMPLE_READING: dict[str, float] = {
@@ -24,35 +25,11 @@ EXAMPLE_READING: dict[str, float] = {
 }
 
 
-def _channel_field(name: str) -> StrictFloat:
-    channel = next(c for c in CHANNELS if c.name == name)
-    return StrictFloat(
-        required=True,
-        validate=validate.Range(
-            min=channel.minimum,
-            max=channel.maximum,
-            error=f"Must be between {{min}} and {{max}} {channel.unit}: the physical range of "
-            f"{channel.name} ({channel.description}).",
-        ),
-        metadata={
-            "description": f"{channel.description.capitalize()} [{channel.unit}], "
-            f"{channel.minimum:g} to {channel.maximum:g}.",
-            "example": EXAMPLE_READING[name],
-        },
-    )
-
-
-class ChannelReadingSchema(Schema):
-    """One reading of the eight channels, keyed by name (the order of keys does not matter)."""
-
-    Eng_RPM = _channel_field("Eng_RPM")
-    Cool_T = _channel_field("Cool_T")
-    Oil_P = _channel_field("Oil_P")
-    Oil_L = _channel_field("Oil_L")
-    Recalque = _channel_field("Recalque")
-    Succao = _channel_field("Succao")
-    Bat_V = _channel_field("Bat_V")
-    Char_V = _channel_field("Char_V")
+#: One reading of the eight channels, keyed by name (the order of keys does not matter).
+ChannelReadingSchema = Schema.from_dict(
+    {c.name: channel_field(c, EXAMPLE_READING[c.name]) for c in CHANNELS},
+    name="ChannelReadingSchema",
+)
 
 
 class WindowRequestSchema(Schema):
@@ -150,11 +127,7 @@ class MachineHealthResponseSchema(HealthResponseSchema):
 
 
 class HealthMachineQuerySchema(Schema):
-    machine_name = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
-        metadata={"description": "The pump's name.", "example": "MOTOBOMBA-007"},
-    )
+    machine_name = machine_name_field()
     time_steps = fields.Integer(
         load_default=WINDOW,
         validate=validate.Range(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from flask.views import MethodView
 
 from pumpapi import db, models
 from pumpapi.errors import InvalidInput
+from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.lstm import WINDOW, Forecast, SeriesForecaster
 from pumpapi.models.timing import timed_inference
@@ -35,10 +37,6 @@ blp = Blueprint(
 
 def _model() -> SeriesForecaster:
     return models.registry().get(FAMILY)  # 404 if not served here, 503 while not loaded
-
-
-def _utc_iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _answer(model: SeriesForecaster, result: Forecast, given: int, horizon: int | None):
@@ -74,19 +72,25 @@ Fewer than {WINDOW} values → 422 "{TOO_SHORT}".
 """
 
 
+def _series_operation(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The body, answers and errors of a forecast of a posted series (POST, and GET with a body)."""
+    for decorate in (
+        blp.alt_response(503, description="The model is not loaded (see /health/ready)."),
+        blp.alt_response(422, description=f"{TOO_SHORT}, or a value is not a finite number."),
+        blp.response(200, ForecastResponseSchema),
+        blp.arguments(SeriesRequestSchema),
+    ):
+        view = decorate(view)
+    return view
+
+
 @blp.route("/model/lstm/predict")
 class Predict(MethodView):
-    @blp.arguments(SeriesRequestSchema)
-    @blp.response(200, ForecastResponseSchema)
-    @blp.alt_response(422, description=f"{TOO_SHORT}, or a value is not a finite number.")
-    @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
+    @_series_operation
     def post(self, body):
         return _forecast_series(body)
 
-    @blp.arguments(SeriesRequestSchema)
-    @blp.response(200, ForecastResponseSchema)
-    @blp.alt_response(422, description=f"{TOO_SHORT}, or a value is not a finite number.")
-    @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
+    @_series_operation
     def get(self, body):
         return _forecast_series(body)
 
@@ -136,12 +140,12 @@ class MachinePredict(MethodView):
             channel=channel,
             unit=BY_NAME[channel].unit,
             fetched_rows=len(window),
-            last_timestamp=_utc_iso(last),
+            last_timestamp=utc_iso(last),
             interval_seconds=interval,
         )
         if horizon is not None and interval:
             answer["meta"]["forecast_timestamps"] = [
-                _utc_iso(last + dt.timedelta(seconds=interval * step))
+                utc_iso(last + dt.timedelta(seconds=interval * step))
                 for step in range(1, horizon + 1)
             ]
         return answer

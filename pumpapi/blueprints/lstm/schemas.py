@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
+from pumpapi.blueprints.telemetry_fields import machine_name_field
 from pumpapi.extensions.smorest import Schema, StrictFloat
 from pumpapi.models.lstm import MAX_HORIZON, WINDOW
-from pumpapi.telemetry import CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
+from pumpapi.telemetry import CHANNEL_NAMES
 
 #: The message older clients match when a series is too short (SPEC).
 TOO_SHORT = f"Input data must have at least {WINDOW} values"
@@ -70,11 +71,7 @@ class ForecastResponseSchema(Schema):
 
 
 class ForecastMachineQuerySchema(Schema):
-    machine_name = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
-        metadata={"description": "The pump's name.", "example": "MOTOBOMBA-007"},
-    )
+    machine_name = machine_name_field()
     channel = fields.String(
         required=True,
         validate=validate.OneOf(CHANNEL_NAMES, error="Must be one of: {choices}."),

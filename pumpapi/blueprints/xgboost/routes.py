@@ -10,6 +10,7 @@ from flask.views import MethodView
 
 from pumpapi import db, models
 from pumpapi.errors import InvalidInput
+from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.timing import timed_inference
 from pumpapi.models.xgboost import FailureRiskModel, RiskAssessment
@@ -37,10 +38,6 @@ blp = Blueprint(
 
 def _model() -> FailureRiskModel:
     return models.registry().get(FAMILY)  # 503 while not loaded
-
-
-def _utc_iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _result(model: FailureRiskModel, assessment: RiskAssessment, now: str) -> dict[str, Any]:
@@ -113,7 +110,7 @@ class Predict(MethodView):
         NaN, Infinity, strings and unknown fields are rejected with 422 naming the field.
         """
         model = _model()
-        now = _utc_iso(dt.datetime.now(dt.UTC))
+        now = utc_iso(dt.datetime.now(dt.UTC))
         if "instances" in body:
             with timed_inference(model):
                 assessments = model.assess(body["instances"])
@@ -164,13 +161,13 @@ class MachinePredict(MethodView):
             value = reading.values.get(channel)
             if value is None or not math.isfinite(value):
                 raise InvalidInput(
-                    f"The latest reading of {machine} ({_utc_iso(reading.timestamp)}) has no "
+                    f"The latest reading of {machine} ({utc_iso(reading.timestamp)}) has no "
                     f"valid {channel} value; no prediction can be made from it."
                 )
             features[name] = float(value)
         with timed_inference(model):
             (assessment,) = model.assess(features)
-        result = _result(model, assessment, _utc_iso(dt.datetime.now(dt.UTC)))
+        result = _result(model, assessment, utc_iso(dt.datetime.now(dt.UTC)))
         result["machine"] = reading.machine
-        result["reading"] = {"timestamp": _utc_iso(reading.timestamp), "features": features}
+        result["reading"] = {"timestamp": utc_iso(reading.timestamp), "features": features}
         return {"success": True, "result": result}

@@ -8,28 +8,15 @@ from typing import Any
 from flask import current_app
 from marshmallow import ValidationError, fields, pre_load, validate
 
+from pumpapi.blueprints.telemetry_fields import channel_field, machine_name_field
 from pumpapi.extensions.smorest import Schema, StrictFloat
 from pumpapi.models.xgboost import AT_RISK, FEATURE_CHANNELS, HEALTHY
-from pumpapi.telemetry import BY_NAME, MACHINE_NAME_MAX_LENGTH
+from pumpapi.telemetry import BY_NAME
 
 
 def _feature(name: str, example: float) -> StrictFloat:
-    """A required, finite number within the physical range of the feature's channel."""
-    channel = BY_NAME[FEATURE_CHANNELS[name]]
-    return StrictFloat(
-        required=True,
-        validate=validate.Range(
-            min=channel.minimum,
-            max=channel.maximum,
-            error=f"Must be between {{min}} and {{max}} {channel.unit}: the physical range of "
-            f"{channel.name} ({channel.description}).",
-        ),
-        metadata={
-            "description": f"{channel.description.capitalize()} [{channel.unit}] "
-            f"(telemetry channel `{channel.name}`), {channel.minimum:g} to {channel.maximum:g}.",
-            "example": example,
-        },
-    )
+    """A feature's field: the range and unit of the telemetry channel it is read from."""
+    return channel_field(BY_NAME[FEATURE_CHANNELS[name]], example, cite_channel=True)
 
 
 class RiskReadingSchema(Schema):
@@ -120,11 +107,7 @@ class RiskPredictResponseSchema(Schema):
 
 
 class RiskMachineQuerySchema(Schema):
-    machine_name = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
-        metadata={"description": "The pump's name.", "example": "MOTOBOMBA-007"},
-    )
+    machine_name = machine_name_field()
 
 
 class RiskReadingUsedSchema(Schema):
