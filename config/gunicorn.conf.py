@@ -41,7 +41,9 @@ workers = int(os.environ.get("PUMPAPI_WORKERS", _cores()))
 # sync, measured against gthread (README, "Production"; 2 workers, 8 clients, xgboost predict):
 # 707 req/s, p99 32 ms against 462 req/s, p99 48 ms with 4 threads: predictions hold the GIL, so
 # threads only add contention. nginx buffers slow clients, which is what sync workers need.
-worker_class = os.environ.get("PUMPAPI_WORKER_CLASS", "sync")
+# pumpapi.workers' sync worker sends each response in one call: an instance killed mid-request
+# never leaves a half-sent answer that nginx could not retry elsewhere.
+worker_class = os.environ.get("PUMPAPI_WORKER_CLASS", "pumpapi.workers.WholeResponseSyncWorker")
 threads = int(os.environ.get("PUMPAPI_THREADS", 1))
 
 # Load the app (and so every model) once in the master: workers start ready, and the model pages
