@@ -8,6 +8,8 @@ from pumpapi.db import migrate
 from pumpapi.db.schema import applied_migrations, migrations
 from pumpapi.telemetry import CHANNEL_COLUMNS
 
+ALL = [name for name, _ in migrations()]
+
 
 def _columns(conn, table):
     rows = conn.execute(
@@ -44,10 +46,10 @@ def test_initial_schema_has_pumps_and_readings_keyed_by_pump_and_time(database_u
 
 def test_migrate_inside_a_caller_transaction_commits_with_it(empty_database_url):
     with psycopg.connect(empty_database_url) as conn:  # not autocommit
-        assert migrate(conn) == ["0001_initial"]
+        assert migrate(conn) == ALL
         conn.commit()
     with psycopg.connect(empty_database_url) as conn:
-        assert applied_migrations(conn) == ["0001_initial"]
+        assert applied_migrations(conn) == ALL
 
 
 def test_two_processes_migrating_at_once_apply_each_migration_once(empty_database_url):
@@ -68,4 +70,22 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(empty_databas
     for thread in threads:
         thread.join(timeout=30)
     assert errors == []
-    assert sorted(results) == [[], ["0001_initial"]]
+    assert sorted(results) == [[], ALL]
+
+
+def test_deleting_a_pump_deletes_its_readings_and_no_other(database_url):
+    from pumpapi import db
+    from tests.fixtures.db import pump_history
+
+    conninfo = db.to_conninfo(database_url)
+    db.copy_fleet(conninfo, [pump_history("MOTOBOMBA-001", 30), pump_history("MOTOBOMBA-002", 20)])
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("DELETE FROM pumps WHERE name = 'MOTOBOMBA-001'")
+        left = conn.execute(
+            "SELECT p.name, count(*) FROM readings r JOIN pumps p ON p.id = r.pump_id GROUP BY 1"
+        ).fetchall()
+        orphans = conn.execute(
+            "SELECT count(*) FROM readings WHERE pump_id NOT IN (SELECT id FROM pumps)"
+        ).fetchone()[0]
+    assert left == [("MOTOBOMBA-002", 20)]
+    assert orphans == 0
