@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve stack test lint format clean nginx
+.PHONY: serve stack test lint format clean nginx bench wrk
 
 # One stamp per install profile: re-installs when the package metadata changes.
 $(VENV)/.serve-installed: setup.cfg pyproject.toml
@@ -16,6 +16,12 @@ $(VENV)/.test-installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[train,test]'
+	touch $@
+
+$(VENV)/.bench-installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[train,bench]'
 	touch $@
 
 serve: $(VENV)/.serve-installed
@@ -32,6 +38,16 @@ test: $(VENV)/.test-installed lint nginx
 nginx:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
 		(apt-get install -y nginx || (apt-get update && apt-get install -y nginx))
+
+# Every endpoint against a floor app under gunicorn, on a cached 10M-reading fleet (var/bench):
+# writes bench/results/<date>.json and docs/benchmarks.md. See bench/run.py --help for options.
+bench: $(VENV)/.bench-installed wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Debian's wrk (the load generator of `make bench`); installed only when missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || \
+		(apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .

@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 
+from gunicorn.glogging import Logger
+
 from pumpapi.observability.logs import logging_config
 
 
@@ -72,6 +74,19 @@ loglevel = os.environ.get("PUMPAPI_LOG_LEVEL", "info")
 logconfig_dict = logging_config(
     os.environ.get("PUMPAPI_LOG_FORMAT", "json"), loglevel, access_log=accesslog is not None
 )
+
+
+class AccessLogAsConfigured(Logger):
+    """gunicorn's logger, building access lines only when the access log is on: with a
+    logconfig_dict gunicorn builds one per request and the silenced logger drops it (~13 µs a
+    request; docs/benchmarks.md)."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = AccessLogAsConfigured
 
 
 def _telemetry_store(worker):

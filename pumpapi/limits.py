@@ -94,7 +94,9 @@ def _check_request_body() -> None:
         raise BadRequest(
             f"The request body is not valid UTF-8 (byte {exc.start}); encode it as UTF-8."
         ) from None
-    if request.is_json:
+    # A body nests no deeper than it has opening brackets: counting them (~0.4 µs) spares a
+    # single reading the numpy scan (~23 µs a request; docs/benchmarks.md).
+    if request.is_json and body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH:
         depth = json_depth(body)
         if depth > MAX_JSON_DEPTH:
             # Worded without "JSON": the envelope would take it for a syntax error.
