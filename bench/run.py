@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ import psycopg
 from bench import measure, report
 from pumpapi import db, simulator
 from pumpapi.localpg import LocalCluster
+from pumpapi.stack import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -288,13 +288,7 @@ class Gunicorn:
         return time.perf_counter() - started
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 # -- wrk ---------------------------------------------------------------------------------------

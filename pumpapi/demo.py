@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from pumpapi import settings
+from pumpapi.stack import stop_process
 
 
 def _say(message: str) -> None:
@@ -177,11 +178,7 @@ def serve(bind: str, pumps: int, days: float, seed: int, pg_port: int, var_dir: 
             finally:
                 if gunicorn.poll() is None:
                     _say("stopping")
-                    gunicorn.send_signal(signal.SIGTERM)
-                    try:
-                        gunicorn.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        gunicorn.kill()
+                    stop_process(gunicorn)
     except KeyboardInterrupt:
         pass  # everything started was stopped on the way out of the blocks above
 

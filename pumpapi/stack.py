@@ -111,6 +111,21 @@ def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Pope
     return False
 
 
+def stop_process(
+    process: subprocess.Popen | None, signum: int = signal.SIGTERM, timeout: float = 30.0
+) -> None:
+    """Ask a child to stop (gunicorn drains on SIGTERM, nginx on SIGQUIT), wait, then kill it
+    if it lingers. Nothing happens if it is not running."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class NginxProcess:
     """nginx in the foreground, with its config, pid, logs and temp files all in `prefix`."""
 
@@ -147,14 +162,7 @@ class NginxProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Graceful stop (SIGQUIT: open requests finish), then SIGKILL if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGQUIT)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, signal.SIGQUIT, timeout)
 
 
 class AppInstance:
@@ -190,14 +198,7 @@ class AppInstance:
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM: gunicorn stops accepting, lets running requests finish, then exits."""
-        if not self.alive():
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, signal.SIGTERM, timeout)
 
 
 def _say(message: str) -> None:

@@ -13,16 +13,21 @@ from pumpapi.db.schema import migrate
 db = AppGroup("db", help="The telemetry database (DATABASE_URL).")
 
 
+def configured_conninfo(*keys: str) -> str:
+    """The connection string of the first of these settings that is set (for commands)."""
+    url = next((current_app.config.get(k) for k in keys if current_app.config.get(k)), None)
+    if not url:
+        raise click.ClickException(f"{keys[-1]} is not set.")
+    try:
+        return to_conninfo(url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @db.command("init")
 def init() -> None:
     """Create or upgrade the schema (idempotent: applies only the migrations missing)."""
-    url = current_app.config.get("DATABASE_URL")
-    if not url:
-        raise click.ClickException("DATABASE_URL is not set.")
-    try:
-        conninfo = to_conninfo(url)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    conninfo = configured_conninfo("DATABASE_URL")
     timeout = int(current_app.config["DB_CONNECT_TIMEOUT"])
     try:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout) as conn:

@@ -13,7 +13,8 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from pumpapi import readings
-from pumpapi.db.connection import describe, to_conninfo
+from pumpapi.db.commands import configured_conninfo
+from pumpapi.db.connection import describe
 from pumpapi.db.ingest import ingest_batch
 
 telemetry = AppGroup("telemetry", help="Pump readings in the telemetry database.")
@@ -49,13 +50,7 @@ def load(file: Path, fmt: str) -> None:
     Uses INGEST_DATABASE_URL (the writer role) if set, else DATABASE_URL. A file with any
     invalid row stores nothing and lists the rows at fault.
     """
-    url = current_app.config.get("INGEST_DATABASE_URL") or current_app.config.get("DATABASE_URL")
-    if not url:
-        raise click.ClickException("DATABASE_URL is not set.")
-    try:
-        conninfo = to_conninfo(url)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    conninfo = configured_conninfo("INGEST_DATABASE_URL", "DATABASE_URL")
     started = time.perf_counter()
     try:
         batch = _read(file, fmt)
