@@ -16,8 +16,7 @@ __version__ = "0.1.0"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings (defaults < environment < `config`), extensions, blueprints."""
     app = Flask(__name__)
-    app.config.from_mapping(settings.defaults())
-    app.config.update(settings.from_env())
+    app.config.from_mapping(settings.effective())
     if config:
         app.config.update(config)
     register_extensions(app)

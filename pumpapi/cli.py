@@ -31,7 +31,7 @@ def settings_command(markdown: bool) -> None:
     if markdown:
         click.echo(settings.markdown_table())
         return
-    effective = {**settings.defaults(), **settings.from_env()}
+    effective = settings.effective()
     for setting in settings.SETTINGS:
         value = effective[setting.key]
         if setting.key in ("DATABASE_URL", "INGEST_DATABASE_URL") and value:

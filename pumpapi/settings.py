@@ -231,6 +231,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return found
 
 
+def effective(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings a process runs with when nothing overrides them: defaults < environment."""
+    return {**defaults(), **from_env(environ)}
+
+
 def markdown_table() -> str:
     """Every setting as a Markdown table (the README's configuration section)."""
     rows = ["| setting | environment variable | default | meaning |", "| --- | --- | --- | --- |"]

@@ -15,7 +15,7 @@ from pumpapi.models.store import LATEST, ModelStore, ModelVersion
 
 def default_store() -> str:
     """The store of the environment's settings (PUMPAPI_MODEL_STORE, else var/models)."""
-    return {**settings.defaults(), **settings.from_env()}["MODEL_STORE"]
+    return settings.effective()["MODEL_STORE"]
 
 
 #: `--store` for every command that reads or writes the model store.
