@@ -95,8 +95,7 @@ def _flatten_locations(messages: Mapping[str, Any]) -> dict[str, Any]:
 
 def _describe(field: str, messages: Any) -> str:
     if isinstance(messages, Mapping):
-        inner = "; ".join(f"{k}: {_describe_messages(v)}" for k, v in messages.items())
-        return f"'{field}' ({inner})"
+        return f"'{field}' ({_describe_messages(messages)})"
     return f"'{field}': {_describe_messages(messages)}"
 
 
@@ -177,9 +176,8 @@ def handle_pumpapi_error(error: PumpAPIError):
 
 
 def handle_unexpected(error: Exception):
-    """Anything else: logged with its traceback here, never shown to the client."""
-    if isinstance(error, HTTPException):
-        return handle_http_exception(error)
+    """Anything else: logged with its traceback here, never shown to the client. (Flask picks
+    the most specific handler, so HTTPExceptions never reach this one.)"""
     log.exception("Unhandled error on %s %s", request.method, request.path)
     return (
         error_body(500, "Internal error while handling the request; it has been logged."),
