@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import psycopg
 from bench import measure, report
 from pumpapi import db, simulator
 from pumpapi.localpg import LocalCluster
-from pumpapi.stack import stop_process
+from pumpapi.stack import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -62,13 +61,6 @@ INGEST_ROWS = 5000
 
 def say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    """A port nobody listens on now (never 8000, 8080 or 5433: the OS picks an ephemeral one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -84,11 +84,13 @@ def _train_missing(families: tuple[str, ...], store_root: str) -> None:
 
     store = ModelStore(store_root)
     for family in families:
-        if store.versions(family):
-            _say(f"models: {family} version {store.versions(family)[-1]} in store, reusing it")
+        versions = store.versions(family)
+        if versions:
+            _say(f"models: {family} version {versions[-1]} in store, reusing it")
             continue
         _say(f"models: no {family} model in {store_root}, training one")
-        subprocess.run([sys.executable, "-m", "pumpapi", "train", family], check=True)
+        command = [sys.executable, "-m", "pumpapi", "train", family, "--store", store_root]
+        subprocess.run(command, check=True)
 
 
 @contextmanager
@@ -101,7 +103,7 @@ def prepared_service(
     when started here); the schema is migrated, a demo fleet loaded into an empty database, and
     each configured model family trained if the store has none.
     """
-    config = {**settings.defaults(), **settings.from_env()}
+    config = settings.effective()
     var_dir = var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     cluster = None
@@ -214,7 +216,7 @@ def simulate(pumps: int, steps: int, interval_s: int, seed: int, end_now: bool, 
     else:
         from pumpapi import db
 
-        url = {**settings.defaults(), **settings.from_env()}["DATABASE_URL"]
+        url = settings.effective()["DATABASE_URL"]
         if not url:
             raise click.ClickException("DATABASE_URL is not set (or use --out FILE).")
         rows = db.copy_fleet(db.to_conninfo(url), fleet)

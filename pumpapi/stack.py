@@ -97,6 +97,13 @@ class NginxConfig:
         )
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now (the OS picks an ephemeral one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None):
     """Wait until something accepts TCP connections on host:port; False on timeout or exit."""
     deadline = time.monotonic() + timeout
@@ -245,7 +252,7 @@ def stack(
     # A supervisor's SIGTERM, or the terminal closing, stops everything like Ctrl-C does.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.default_int_handler)
-    config = {**settings.defaults(), **settings.from_env()}
+    config = settings.effective()
     var_dir = var_dir.resolve()
     stack_dir = var_dir / "stack"
     stack_dir.mkdir(parents=True, exist_ok=True)
@@ -328,7 +335,7 @@ def nginx_conf(
     upstreams: tuple[str, ...], listen: str, runtime_dir: str, error_log: str, access_log: str
 ) -> None:
     """Print the nginx configuration for these instances (limits from the app's settings)."""
-    config = {**settings.defaults(), **settings.from_env()}
+    config = settings.effective()
     click.echo(
         NginxConfig(
             upstreams=upstreams,

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from pumpapi import db
 from pumpapi.cli import main
+from pumpapi.stack import free_port
 from pumpapi.telemetry import CHANNEL_NAMES
-from tests.fixtures.db import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -52,11 +52,9 @@ def roles(
     (pumpapi/db/roles.sql). Passwords: PUMPAPI_READER_PASSWORD / PUMPAPI_WRITER_PASSWORD."""
     from pumpapi.db.roles import grant_roles
 
-    url = current_app.config.get("DATABASE_URL")
-    if not url:
-        raise click.ClickException("DATABASE_URL is not set.")
+    conninfo = configured_conninfo("DATABASE_URL")
     try:
-        with psycopg.connect(to_conninfo(url), autocommit=True) as conn:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
             created = grant_roles(
                 conn,
                 reader,

@@ -21,8 +21,7 @@ import psutil
 import pytest
 import requests
 
-from pumpapi.stack import NginxConfig, NginxProcess
-from tests.fixtures.db import free_port
+from pumpapi.stack import NginxConfig, NginxProcess, free_port
 from tests.integration.load import READING, Load
 
 pytestmark = pytest.mark.integration
