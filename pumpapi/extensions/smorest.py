@@ -11,7 +11,10 @@ import flask
 import flask_smorest
 import flask_swagger_ui
 import marshmallow as ma
+import orjson
 from marshmallow import fields
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from pumpapi import errors
 
@@ -47,8 +50,28 @@ class Api(flask_smorest.Api):
         return errors.handle_http_exception(error)
 
 
+class Parser(FlaskParser):
+    """webargs' Flask parser, reading JSON bodies with orjson (~4× the standard library).
+
+    orjson refuses what the standard library reads: NaN and Infinity literals, numbers beyond a
+    double, lone surrogates. Those bodies are read again by the standard library, so that
+    validation answers 422 naming the field rather than 400 for the whole body.
+    """
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        if not is_json_request(req):
+            return webargs_core.missing
+        body = req.get_data(cache=True)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return webargs_core.parse_json(body)
+
+
 class Blueprint(flask_smorest.Blueprint):
-    """The project's Blueprint (a seam for project-wide view behaviour)."""
+    """The project's Blueprint: request bodies read by `Parser`."""
+
+    ARGUMENTS_PARSER = Parser()
 
 
 class Schema(ma.Schema):
@@ -56,6 +79,27 @@ class Schema(ma.Schema):
 
     class Meta:
         unknown = ma.RAISE
+
+
+class ResponseSchema(Schema):
+    """The schema of a successful answer that its view builds as plain JSON types, in exactly
+    this shape: it documents the answer, and the answer is sent as built.
+
+    marshmallow's dump costs ~1.5 µs a value (15 ms for a batch of 1,000 results). When the app
+    is testing, dump does its work and checks that it changes nothing, so every test request
+    verifies the answer against its documented shape.
+    """
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        if not flask.current_app.testing:
+            return obj
+        dumped = super().dump(obj, many=many)
+        if dumped != obj:
+            raise AssertionError(
+                f"{type(self).__name__}: the view's answer is not in its documented shape:\n"
+                f"sent   {obj!r}\ndumped {dumped!r}"
+            )
+        return dumped
 
 
 class StrictFloat(fields.Float):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from flask.views import MethodView
 
 from pumpapi import db, models
@@ -12,7 +11,6 @@ from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.gru import PADDING, HealthAssessment, HealthIndexModel
 from pumpapi.models.timing import timed_inference
-from pumpapi.telemetry import CHANNEL_NAMES
 
 from .schemas import (
     EXAMPLE_READING,
@@ -100,12 +98,8 @@ class Predict(MethodView):
         below 70 (plan an inspection), `ALERTA` < 40 (act now).
         """
         model = _model()
-        readings = np.array(
-            [[reading[name] for name in CHANNEL_NAMES] for reading in body["readings"]],
-            dtype=np.float64,
-        )
         with timed_inference(model):
-            assessment = model.assess(readings)
+            assessment = model.assess(body)
         return _answer(model, assessment)
 
 

@@ -54,7 +54,7 @@ def _answer(model: SeriesForecaster, result: Forecast, given: int, horizon: int 
 
 def _forecast_series(body: dict[str, Any]) -> dict[str, Any]:
     model = _model()
-    series = np.asarray(body["data"], dtype=np.float64)
+    series = body["data"]
     horizon = body.get("horizon")
     with timed_inference(model):
         result = model.forecast(series, horizon)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from pumpapi.extensions.smorest import Schema, StrictFloat
+from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
 from pumpapi.readings import FIELDS
 from pumpapi.telemetry import CHANNELS, MACHINE_NAME_MAX_LENGTH
 
@@ -63,7 +63,7 @@ class TelemetryBatchSchema(Schema):
     )
 
 
-class IngestResponseSchema(Schema):
+class IngestResponseSchema(ResponseSchema):
     success = fields.Boolean(metadata={"example": True})
     received = fields.Integer(metadata={"description": "Readings in the batch."})
     inserted = fields.Integer(metadata={"description": "Readings stored by this request."})

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
+import numpy as np
 from flask.views import MethodView
 
 from pumpapi import db, models
@@ -13,7 +14,7 @@ from pumpapi.errors import InvalidInput
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.timing import timed_inference
-from pumpapi.models.xgboost import FailureRiskModel, RiskAssessment
+from pumpapi.models.xgboost import FEATURE_ORDER, FailureRiskModel
 
 from .schemas import (
     MachineRiskResponseSchema,
@@ -40,16 +41,27 @@ def _model() -> FailureRiskModel:
     return models.registry().get(FAMILY)  # 503 while not loaded
 
 
-def _result(model: FailureRiskModel, assessment: RiskAssessment, now: str) -> dict[str, Any]:
-    return {
-        "prediction": assessment.prediction,
-        "probability": assessment.probability,
-        "at_risk": assessment.at_risk,
+def _results(model: FailureRiskModel, rows: np.ndarray) -> list[dict[str, Any]]:
+    """One result per row (columns in FEATURE_ORDER), in order."""
+    if model.feature_order != FEATURE_ORDER:
+        rows = rows[:, [FEATURE_ORDER.index(name) for name in model.feature_order]]
+    with timed_inference(model):
+        probabilities = model.predict(rows)
+    common = {
         "threshold": model.threshold,
         "horizon_hours": (model.metadata.get("horizon") or {}).get("hours"),
         "model_version": model.version.version,
-        "timestamp": now,
+        "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
     }
+    return [
+        {
+            "prediction": assessment.prediction,
+            "probability": assessment.probability,
+            "at_risk": assessment.at_risk,
+            **common,
+        }
+        for assessment in model.classify(probabilities)
+    ]
 
 
 @blp.route("/model/xgboost/predict")
@@ -109,15 +121,10 @@ class Predict(MethodView):
         `results`, one per reading, in the same order. Values outside a sensor's physical range,
         NaN, Infinity, strings and unknown fields are rejected with 422 naming the field.
         """
-        model = _model()
-        now = utc_iso(dt.datetime.now(dt.UTC))
-        if "instances" in body:
-            with timed_inference(model):
-                assessments = model.assess(body["instances"])
-            return {"success": True, "results": [_result(model, a, now) for a in assessments]}
-        with timed_inference(model):
-            (assessment,) = model.assess(body)
-        return {"success": True, "result": _result(model, assessment, now)}
+        results = _results(_model(), body.rows)
+        if body.batch:
+            return {"success": True, "results": results}
+        return {"success": True, "result": results[0]}
 
 
 @blp.route("/model/xgboost/info")
@@ -165,9 +172,7 @@ class MachinePredict(MethodView):
                     f"valid {channel} value; no prediction can be made from it."
                 )
             features[name] = float(value)
-        with timed_inference(model):
-            (assessment,) = model.assess(features)
-        result = _result(model, assessment, utc_iso(dt.datetime.now(dt.UTC)))
+        (result,) = _results(model, np.array([[features[name] for name in FEATURE_ORDER]]))
         result["machine"] = reading.machine
         result["reading"] = {"timestamp": utc_iso(reading.timestamp), "features": features}
         return {"success": True, "result": result}

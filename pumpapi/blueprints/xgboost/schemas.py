@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from flask import current_app
 from marshmallow import ValidationError, fields, pre_load, validate
 
 from pumpapi.blueprints.telemetry_fields import channel_field, machine_name_field
-from pumpapi.extensions.smorest import Schema, StrictFloat
-from pumpapi.models.xgboost import AT_RISK, FEATURE_CHANNELS, HEALTHY
+from pumpapi.extensions.fastpath import NumberRecords
+from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
+from pumpapi.models.xgboost import AT_RISK, FEATURE_CHANNELS, FEATURE_ORDER, HEALTHY
 from pumpapi.telemetry import BY_NAME
 
 
@@ -52,17 +55,48 @@ class RiskBatchRequestSchema(Schema):
         return data
 
 
+#: The fast path of a reading: feature values as matrix rows, in FEATURE_ORDER.
+READING = NumberRecords(RiskReadingSchema, FEATURE_ORDER)
+_READING_SCHEMA = RiskReadingSchema()
+_BATCH_SCHEMA = RiskBatchRequestSchema()
+
+
+@dataclass(frozen=True, eq=False)
+class RiskRequest:
+    """A valid body: one row per reading, columns in FEATURE_ORDER; `batch` if sent as one."""
+
+    rows: np.ndarray
+    batch: bool
+
+
 class RiskPredictRequestSchema(Schema):
     """One reading, or a batch `{"instances": [reading, ...]}`.
 
     Loading dispatches on the body: an object with `instances` is a batch, anything else must be
-    one reading. (The OpenAPI document describes it as `oneOf` the two; see routes.)
+    one reading. (The OpenAPI document describes it as `oneOf` the two; see routes.) A plainly
+    valid body takes the fast path (`READING`); any other is loaded by the reading or batch
+    schema, which words what is wrong.
     """
 
-    def load(self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None):
+    def load(
+        self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None
+    ) -> RiskRequest:
         if isinstance(data, Mapping) and "instances" in data:
-            return RiskBatchRequestSchema().load(data, partial=partial, unknown=unknown)
-        return RiskReadingSchema().load(data, partial=partial, unknown=unknown)
+            instances = data["instances"]
+            rows = None
+            limit = current_app.config["MAX_BATCH_SIZE"]
+            if len(data) == 1 and isinstance(instances, list) and len(instances) <= limit:
+                rows = READING.matrix(instances)
+            if rows is None:
+                loaded = _BATCH_SCHEMA.load(data, partial=partial, unknown=unknown)
+                rows = READING.loaded_matrix(loaded["instances"])
+            return RiskRequest(rows, batch=True)
+        rows = READING.row(data)
+        if rows is None:
+            rows = READING.loaded_matrix(
+                [_READING_SCHEMA.load(data, partial=partial, unknown=unknown)]
+            )
+        return RiskRequest(rows, batch=False)
 
 
 class RiskResultSchema(Schema):
@@ -97,7 +131,7 @@ class RiskResultSchema(Schema):
     )
 
 
-class RiskPredictResponseSchema(Schema):
+class RiskPredictResponseSchema(ResponseSchema):
     success = fields.Boolean(metadata={"example": True})
     result = fields.Nested(RiskResultSchema, metadata={"description": "For one reading."})
     results = fields.List(
@@ -130,7 +164,7 @@ class MachineRiskResultSchema(RiskResultSchema):
     )
 
 
-class MachineRiskResponseSchema(Schema):
+class MachineRiskResponseSchema(ResponseSchema):
     success = fields.Boolean(metadata={"example": True})
     result = fields.Nested(MachineRiskResultSchema)
 

@@ -1,0 +1,237 @@
+"""The request schemas' fast paths: whatever they accept, their schema loads the same values."""
+
+from __future__ import annotations
+
+import math
+
+import marshmallow as ma
+import numpy as np
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pumpapi.blueprints.gru.schemas import READING as GRU_READING
+from pumpapi.blueprints.gru.schemas import ChannelReadingSchema, HealthRequestSchema
+from pumpapi.blueprints.lstm.schemas import MAX_SERIES_LENGTH, SeriesRequestSchema
+from pumpapi.blueprints.xgboost.schemas import READING as RISK_READING
+from pumpapi.blueprints.xgboost.schemas import RiskPredictRequestSchema, RiskReadingSchema
+from pumpapi.extensions.fastpath import NumberRecords, numbers
+from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
+from pumpapi.models.lstm import WINDOW
+
+# Values a client might send: plain numbers in and out of range, and everything that is not one.
+_ANY_VALUE = st.one_of(
+    st.floats(min_value=-10, max_value=10_000),
+    st.integers(min_value=-10, max_value=10_000),
+    st.sampled_from([math.nan, math.inf, -math.inf, True, False, None, "1.5", [], {}, 10**400]),
+)
+
+
+def _records(fast: NumberRecords, valid_values: bool):
+    """Valid readings (numbers within each field's range), or objects of mostly the fields of
+    `fast` (sometimes one short, or one extra) holding any value at all."""
+    if valid_values:
+        columns = [
+            st.one_of(
+                st.floats(min_value=lo, max_value=hi),
+                st.integers(min_value=math.ceil(lo), max_value=math.floor(hi)),
+            )
+            for lo, hi in zip(fast.minima, fast.maxima, strict=True)
+        ]
+        return st.tuples(*columns).map(lambda row: dict(zip(fast.names, row, strict=True)))
+    names = st.sampled_from([*fast.names, "extra"])
+    size = len(fast.names)
+    return st.dictionaries(names, _ANY_VALUE, min_size=size - 1, max_size=size + 1)
+
+
+def _loads_as(schema: ma.Schema, records: list, matrix: np.ndarray, names) -> None:
+    loaded = schema.load(records, many=True)
+    assert np.array_equal(np.array([[r[n] for n in names] for r in loaded]), matrix)
+
+
+@pytest.mark.parametrize(
+    ("fast", "schema"),
+    [(RISK_READING, RiskReadingSchema()), (GRU_READING, ChannelReadingSchema())],
+    ids=["xgboost", "gru"],
+)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(data=st.data())
+def test_what_the_fast_path_accepts_the_schema_loads_the_same(fast, schema, data):
+    records = data.draw(st.lists(_records(fast, valid_values=False), min_size=1, max_size=4))
+    matrix = fast.matrix(records)
+    if matrix is None:
+        return  # declined: the schema words the refusal (tested by the endpoints' tests)
+    _loads_as(schema, records, matrix, fast.names)
+
+
+@pytest.mark.parametrize(
+    ("fast", "schema"),
+    [(RISK_READING, RiskReadingSchema()), (GRU_READING, ChannelReadingSchema())],
+    ids=["xgboost", "gru"],
+)
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_plainly_valid_readings_take_the_fast_path(fast, schema, data):
+    records = data.draw(st.lists(_records(fast, valid_values=True), min_size=1, max_size=5))
+    matrix = fast.matrix(records)
+    assert matrix is not None
+    _loads_as(schema, records, matrix, fast.names)
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        {"rotacao_motor_rpm": True},
+        {"rotacao_motor_rpm": "1800"},
+        {"rotacao_motor_rpm": math.nan},
+        {"rotacao_motor_rpm": 10**400},
+        {"rotacao_motor_rpm": -1},
+        {"extra": 1},
+    ],
+)
+def test_the_fast_path_declines_anything_doubtful(reading):
+    base = {"rotacao_motor_rpm": 1800, "pressao_oleo_bar": 4.5, "tensao_bateria_v": 24.1}
+    record = {**base, "tensao_alternador_v": 27.8, **reading}
+    assert RISK_READING.matrix([{**base, "tensao_alternador_v": 27.8}]) is not None
+    assert RISK_READING.matrix([record]) is None
+    assert RISK_READING.matrix([base]) is None  # a field short
+    assert RISK_READING.matrix([]) is None
+    assert RISK_READING.matrix({"a": 1}) is None
+
+
+def test_columns_follow_the_names_given_not_the_key_order():
+    reading = {"tensao_alternador_v": 27.8, "tensao_bateria_v": 24.1}
+    reading |= {"pressao_oleo_bar": 4.5, "rotacao_motor_rpm": 1800}
+    assert RISK_READING.row(reading).tolist() == [[reading[name] for name in RISK_READING.names]]
+
+
+def test_a_fast_path_stands_in_only_for_ranged_numbers():
+    class Text(Schema):
+        a = StrictFloat(required=True, validate=ma.validate.Range(min=0, max=1))
+        b = ma.fields.String(required=True)
+
+    class Optional(Schema):
+        a = StrictFloat(required=True, validate=ma.validate.Range(min=0, max=1))
+        b = StrictFloat(validate=ma.validate.Range(min=0, max=1))
+
+    class Open(Schema):
+        a = StrictFloat(required=True, validate=ma.validate.Range(min=0, max=1))
+        b = StrictFloat(
+            required=True, validate=ma.validate.Range(min=0, max=1, max_inclusive=False)
+        )
+
+    for schema in (Text, Optional, Open):
+        with pytest.raises(TypeError):
+            NumberRecords(schema)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(_ANY_VALUE, max_size=5), _ANY_VALUE))
+def test_numbers_accepts_only_finite_json_numbers(values):
+    array = numbers(values)
+    if array is None:
+        return
+    assert all(type(v) in (int, float) for v in values)
+    assert array.tolist() == [float(v) for v in values]
+    assert np.isfinite(array).all()
+
+
+# The dispatching request schemas, fast path or not, load the same thing.
+_READING = {
+    "rotacao_motor_rpm": 1800,
+    "pressao_oleo_bar": 4.5,
+    "tensao_bateria_v": 24.1,
+    "tensao_alternador_v": 27.8,
+}
+_CHANNELS = {
+    "Eng_RPM": 1800,
+    "Cool_T": 80,
+    "Oil_P": 4.2,
+    "Oil_L": 78,
+    "Recalque": 6.0,
+    "Succao": 1.1,
+    "Bat_V": 26.4,
+    "Char_V": 27.2,
+}
+
+
+@pytest.fixture
+def app_context():
+    app = Flask(__name__)
+    app.config["MAX_BATCH_SIZE"] = 10
+    with app.app_context():
+        yield
+
+
+def _without_fast_paths(monkeypatch):
+    for module in ("xgboost", "gru"):
+        monkeypatch.setattr(
+            f"pumpapi.blueprints.{module}.schemas.READING.matrix", lambda records: None
+        )
+    monkeypatch.setattr("pumpapi.blueprints.lstm.schemas.numbers", lambda values: None)
+
+
+@pytest.mark.parametrize(
+    ("schema", "body"),
+    [
+        (RiskPredictRequestSchema(), _READING),
+        (
+            RiskPredictRequestSchema(),
+            {"instances": [_READING, {**_READING, "pressao_oleo_bar": 1}]},
+        ),
+        (HealthRequestSchema(), _CHANNELS),
+        (HealthRequestSchema(), {"readings": [_CHANNELS] * 3}),
+        (SeriesRequestSchema(), {"data": list(range(WINDOW))}),
+        (SeriesRequestSchema(), {"data": [0.5] * MAX_SERIES_LENGTH, "horizon": 3}),
+    ],
+)
+def test_fast_and_schema_paths_load_the_same(app_context, monkeypatch, schema, body):
+    fast = schema.load(body)
+    _without_fast_paths(monkeypatch)
+    slow = schema.load(body)
+    if isinstance(fast, np.ndarray):
+        assert np.array_equal(fast, slow)
+    elif isinstance(fast, dict):
+        assert fast.keys() == slow.keys()
+        assert np.array_equal(fast["data"], slow["data"]) and fast.get("horizon") == slow.get(
+            "horizon"
+        )
+    else:
+        assert np.array_equal(fast.rows, slow.rows) and fast.batch == slow.batch
+
+
+def test_a_batch_over_the_limit_is_refused_by_the_schema(app_context):
+    with pytest.raises(ma.ValidationError) as info:
+        RiskPredictRequestSchema().load({"instances": [_READING] * 11})
+    assert "At most 10 readings" in str(info.value.messages)
+
+
+def test_the_series_fast_path_declines_a_bad_horizon(app_context):
+    series = list(range(WINDOW))
+    for horizon in (0, 61, True, 2.0, None):
+        with pytest.raises(ma.ValidationError) as info:
+            SeriesRequestSchema().load({"data": series, "horizon": horizon})
+        assert "horizon" in info.value.messages
+
+
+# Answers are sent as their views built them; under test the schema checks their shape.
+class _Answer(ResponseSchema):
+    success = ma.fields.Boolean()
+    value = ma.fields.Float()
+
+
+def test_a_response_schema_sends_the_answer_as_built():
+    app = Flask(__name__)
+    with app.app_context():
+        answer = {"success": True, "value": np.float32(0.1)}
+        assert _Answer().dump(answer) is answer
+
+
+def test_under_test_a_response_schema_refuses_an_answer_out_of_shape():
+    app = Flask(__name__)
+    app.testing = True
+    with app.app_context():
+        assert _Answer().dump({"success": True, "value": 0.5}) == {"success": True, "value": 0.5}
+        with pytest.raises(AssertionError, match="not in its documented shape"):
+            _Answer().dump({"success": True, "value": 0.5, "undocumented": 1})
