@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from flask import Flask, current_app, request
 
 from pumpapi.errors import PumpAPIError
+from pumpapi.extensions import views
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,7 @@ def _check_key() -> None:
         # Browsers send CORS preflights without the key; Flask answers OPTIONS itself (the
         # allowed methods, no data), so there is nothing to protect.
         return
-    view = current_app.view_functions.get(request.endpoint or "")
-    setting = getattr(getattr(view, "view_class", view), "api_keys_setting", None)
+    setting = views.policy().api_keys_setting
     if setting:
         check_api_key(current_app.config[setting], "Sending telemetry")
         return

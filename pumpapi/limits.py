@@ -7,11 +7,11 @@ thousand nested brackets) and every refusal is answered in the one error envelop
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from flask import Flask, current_app, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from pumpapi.extensions import views
 
 #: Deepest JSON accepted. Every request of the API nests 3 levels at most; 32 leaves room for
 #: any future body while keeping error messages and parsers far from recursion limits.
@@ -62,26 +62,21 @@ def _has_body() -> bool:
     )
 
 
-def _view_attribute(name: str) -> Any:
-    view = current_app.view_functions.get(request.endpoint or "")
-    return getattr(getattr(view, "view_class", view), name, None)
-
-
 def _check_request_body() -> None:
     """before_request: refuse a body the endpoint cannot read, with 413, 415 or 400."""
     if request.routing_exception is not None or not _has_body():
         return  # 404/405 answer first; a bodiless request has nothing to check
+    view = views.policy()
     # A view may raise the body limit for itself (telemetry batches are larger than a reading).
-    limit_setting = _view_attribute("body_limit_setting")
-    if limit_setting:
-        request.max_content_length = int(current_app.config[limit_setting])
-    accepted: tuple[str, ...] = _view_attribute("accepted_media_types") or ("application/json",)
+    if view.body_limit_setting:
+        request.max_content_length = int(current_app.config[view.body_limit_setting])
+    accepted = view.accepted_media_types or ("application/json",)
     if request.mimetype not in accepted and not (
         request.is_json and "application/json" in accepted
     ):
         # Only views that read a body declare what they take; the others ignore a body as
         # before, so a client posting junk to /health-check is not refused.
-        if _view_attribute("accepted_media_types") is not None or _reads_json_body():
+        if view.accepted_media_types is not None or view.reads_json_body:
             raise UnsupportedMediaType(
                 f"This endpoint takes {' or '.join(accepted)} bodies; the request was sent as "
                 f"{request.mimetype or 'no Content-Type'}. Set the Content-Type header."
@@ -104,14 +99,6 @@ def _check_request_body() -> None:
                 f"The body nests arrays and objects {depth} levels deep; at most "
                 f"{MAX_JSON_DEPTH} are accepted."
             )
-
-
-def _reads_json_body() -> bool:
-    """Whether the view method parses a JSON body (a flask-smorest `arguments` in `json`)."""
-    method = _view_attribute(request.method.lower())
-    apidoc = getattr(method, "_apidoc", None) or {}
-    parameters = (apidoc.get("arguments") or {}).get("parameters") or []
-    return any(p.get("in") == "json" for p in parameters)
 
 
 def init_app(app: Flask) -> None:

@@ -6,9 +6,9 @@ multiprocess mode under gunicorn), logging configuration and the request log lin
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 
@@ -25,8 +25,10 @@ def request_id() -> str:
 
 
 def _incoming_request_id() -> str:
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
+    given = request.headers.get(REQUEST_ID_HEADER)
+    if given and _VALID_REQUEST_ID.match(given):
+        return given
+    return os.urandom(16).hex()  # 128 random bits, as uuid4 has (~0.5 µs; uuid4 ~5 µs)
 
 
 def init_app(app: Flask) -> None:

@@ -53,6 +53,17 @@ def test_latest_reading_is_the_newest_row_with_its_exact_values(store, fleet):
     assert list(reading.values.values()) == pump.readings[-1].tolist()
 
 
+def test_pool_statistics_are_read_only_after_the_database_was_used(store):
+    assert store.pop_pool_stats() is None  # no pool yet
+    store.latest_reading("MOTOBOMBA-007")
+    stats = store.pop_pool_stats()
+    assert stats is not None and stats["requests_num"] == 1 and stats["pool_size"] >= 1
+    assert store.pop_pool_stats() is None  # nothing asked of the database since
+    store.latest_reading("MOTOBOMBA-007")
+    store.latest_reading("MOTOBOMBA-001")
+    assert store.pop_pool_stats()["requests_num"] == 2
+
+
 def test_latest_window_is_oldest_first_in_channel_order(store, fleet):
     pump = fleet[1]
     window = store.latest_window("MOTOBOMBA-001", 5)

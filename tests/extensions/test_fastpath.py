@@ -235,3 +235,19 @@ def test_under_test_a_response_schema_refuses_an_answer_out_of_shape():
         assert _Answer().dump({"success": True, "value": 0.5}) == {"success": True, "value": 0.5}
         with pytest.raises(AssertionError, match="not in its documented shape"):
             _Answer().dump({"success": True, "value": 0.5, "undocumented": 1})
+
+
+@pytest.mark.parametrize(
+    ("fast", "schema"),
+    [(RISK_READING, RiskReadingSchema()), (GRU_READING, ChannelReadingSchema())],
+    ids=["xgboost", "gru"],
+)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(data=st.data())
+def test_one_reading_is_judged_as_a_matrix_of_one(fast, schema, data):
+    record = data.draw(st.one_of(_records(fast, True), _records(fast, False), _ANY_VALUE))
+    row, matrix = fast.row(record), fast.matrix([record])
+    assert (row is None) == (matrix is None)
+    if row is not None:
+        assert np.array_equal(row, matrix)
+        _loads_as(schema, [record], row, fast.names)

@@ -1,0 +1,57 @@
+"""What a view declares about the requests it takes, read once per endpoint and method.
+
+Views declare class attributes the request hooks act on: `api_keys_setting` (auth),
+`body_limit_setting` and `accepted_media_types` (limits); flask-smorest records whether a method
+reads a JSON body. Looking them up on every request cost several µs of each; views cannot
+change once the app serves, so each endpoint's policy is read on its first request and kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, request
+
+
+@dataclass(frozen=True)
+class ViewPolicy:
+    #: The setting naming the API keys this view requires (auth), if any.
+    api_keys_setting: str | None
+    #: The setting raising the body size limit for this view, if any.
+    body_limit_setting: str | None
+    #: The media types the view declares it takes, if it declares any.
+    accepted_media_types: tuple[str, ...] | None
+    #: Whether the method parses a JSON body (a flask-smorest `arguments` in `json`).
+    reads_json_body: bool
+
+
+_NO_VIEW = ViewPolicy(None, None, None, False)
+
+
+def _policy_of(view: Any, method: str) -> ViewPolicy:
+    holder = getattr(view, "view_class", view)
+    apidoc = getattr(getattr(holder, method.lower(), None), "_apidoc", None) or {}
+    parameters = (apidoc.get("arguments") or {}).get("parameters") or []
+    accepted = getattr(holder, "accepted_media_types", None)
+    return ViewPolicy(
+        api_keys_setting=getattr(holder, "api_keys_setting", None),
+        body_limit_setting=getattr(holder, "body_limit_setting", None),
+        accepted_media_types=tuple(accepted) if accepted is not None else None,
+        reads_json_body=any(p.get("in") == "json" for p in parameters),
+    )
+
+
+def policy() -> ViewPolicy:
+    """The policy of the view the current request is routed to (call it only for a request
+    that matched a route: the keys kept are then bounded by the routes and their methods)."""
+    app = current_app._get_current_object()
+    key = (request.endpoint, request.method)
+    policies: dict[tuple[str | None, str], ViewPolicy] = app.extensions.setdefault(
+        "pumpapi.view_policies", {}
+    )
+    found = policies.get(key)
+    if found is None:
+        view = app.view_functions.get(request.endpoint or "")
+        found = policies[key] = _policy_of(view, request.method) if view else _NO_VIEW
+    return found
