@@ -1,10 +1,12 @@
-"""gunicorn's sync worker, sending each response whole: a killed worker never leaves half of one."""
+"""gunicorn's sync worker, sending each response whole (a killed worker never leaves half of
+one) and closing each connection as soon as nothing of the request is left unread."""
 
 from __future__ import annotations
 
 import socket
 from typing import Any
 
+from gunicorn.http.body import LengthReader
 from gunicorn.workers.sync import SyncWorker
 
 
@@ -20,11 +22,14 @@ class WholeResponseSocket:
     held back: gunicorn uses it for `100 Continue`, which must go out at once.
     """
 
-    __slots__ = ("_sock", "_pending")
+    __slots__ = ("_sock", "_pending", "request_read", "_shut")
 
     def __init__(self, sock: socket.socket):
         self._sock = sock
         self._pending: list[bytes] = []
+        #: Set by the worker once the request, body included, has been read whole.
+        self.request_read = False
+        self._shut = False
 
     def sendall(self, data: bytes) -> None:
         self._pending.append(bytes(data))
@@ -42,6 +47,25 @@ class WholeResponseSocket:
     def shutdown(self, how: int) -> None:
         self.flush()
         self._sock.shutdown(how)
+        self._shut = True
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """gunicorn's `close_graceful`, after sending FIN, reads until the peer closes too (up
+        to 2 s), so that unread request bytes never make the kernel answer RST and cut the
+        response short. The worker serves no one while it waits for the client's FIN: a
+        scheduling round trip of the client per request. When the request was read whole and
+        nothing more has arrived, there is nothing to cut short: the drain ends at once."""
+        if self._shut and self.request_read:
+            self.request_read = False  # anything that arrives later is drained as usual
+            timeout = self._sock.gettimeout()
+            self._sock.setblocking(False)  # a socket with a timeout would wait for it first
+            try:
+                return self._sock.recv(bufsize, flags)
+            except BlockingIOError:
+                return b""  # nothing unread: close now
+            finally:
+                self._sock.settimeout(timeout)
+        return self._sock.recv(bufsize, flags)
 
     def close(self) -> None:
         try:
@@ -55,11 +79,25 @@ class WholeResponseSocket:
         return getattr(self._sock, name)
 
 
+def read_whole(req: Any) -> bool:
+    """Whether gunicorn has read the request's body to its end (a bodiless request has a body
+    of length 0); chunked bodies are never assumed read."""
+    body = getattr(req, "body", None)
+    reader = getattr(body, "reader", None)
+    return isinstance(reader, LengthReader) and reader.length == 0 and not body.failed
+
+
 class WholeResponseSyncWorker(SyncWorker):
-    """The sync worker (chosen by measurement, see config/gunicorn.conf.py) with whole responses."""
+    """The sync worker (chosen by measurement, see config/gunicorn.conf.py) with whole responses
+    and a prompt close."""
 
     def handle(self, listener, client, addr):
         # TLS ends at nginx; a TLS socket gunicorn wraps itself is left as it is.
         if not self.cfg.is_ssl:
             client = WholeResponseSocket(client)
         super().handle(listener, client, addr)
+
+    def handle_request(self, listener, req, client, addr):
+        super().handle_request(listener, req, client, addr)
+        if isinstance(client, WholeResponseSocket):
+            client.request_read = read_whole(req)

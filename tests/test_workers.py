@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import time
 
+import pytest
 import requests
 
 from pumpapi.workers import WholeResponseSocket
@@ -91,3 +93,80 @@ def test_gunicorn_serves_whole_responses_with_this_worker(gunicorn_server, xgboo
              "tensao_bateria_v": 24.8, "tensao_alternador_v": 27.9}] * 2000}  # fmt: skip
     response = requests.post(f"{server.url}/model/xgboost/predict", json=batch, timeout=30)
     assert response.status_code == 200 and len(response.json()["results"]) == 2000
+
+
+def _served_pair():
+    """A connected pair of real sockets: the server's end wrapped as the worker wraps it."""
+    server, peer = socket.socketpair()
+    return WholeResponseSocket(server), peer
+
+
+def test_a_request_read_whole_is_closed_without_waiting_for_the_peer():
+    wrapped, peer = _served_pair()
+    wrapped.request_read = True
+    wrapped.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+    wrapped.shutdown(socket.SHUT_WR)
+    wrapped.settimeout(5)
+    # The peer has not closed: gunicorn's drain would block here until it does (up to 2 s).
+    assert wrapped.recv(4096) == b""
+    assert peer.recv(100) == b"HTTP/1.1 200 OK\r\n\r\n"
+    wrapped.close()
+    peer.close()
+
+
+def test_unread_bytes_are_drained_as_gunicorn_does():
+    wrapped, peer = _served_pair()
+    wrapped.request_read = True
+    peer.sendall(b"more of a body")
+    wrapped.shutdown(socket.SHUT_WR)
+    wrapped.settimeout(5)
+    assert wrapped.recv(4096) == b"more of a body"
+    peer.close()
+    assert wrapped.recv(4096) == b""  # then the peer's close, waited for as usual
+    wrapped.close()
+
+
+def test_a_request_not_read_whole_waits_for_the_peer():
+    wrapped, peer = _served_pair()  # request_read stays False (e.g. a refused body)
+    wrapped.shutdown(socket.SHUT_WR)
+    wrapped.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        wrapped.recv(4096)
+    wrapped.close()
+    peer.close()
+
+
+def test_one_worker_serves_the_next_client_while_the_last_holds_its_socket(
+    gunicorn_server, tmp_path
+):
+    server = gunicorn_server({"PUMPAPI_MODEL_STORE": str(tmp_path / "none")}, workers=1)
+    host, port = server.url.removeprefix("http://").split(":")
+    holder = socket.create_connection((host, int(port)), timeout=5)
+    holder.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += holder.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200")
+    # The first client keeps its socket open. Stock gunicorn would keep the only worker
+    # waiting for its close for 2 s; the next client is served at once.
+    started = time.monotonic()
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+    assert time.monotonic() - started < 1.0
+    # The first connection was closed by the server: its read ends.
+    holder.settimeout(5)
+    while holder.recv(4096):
+        pass
+    holder.close()
+
+
+def test_a_refused_oversized_body_still_gets_its_whole_answer(gunicorn_server, tmp_path):
+    server = gunicorn_server({"PUMPAPI_MODEL_STORE": str(tmp_path / "none")}, workers=1)
+    body = b'{"instances": [' + b"1," * 3_000_000 + b"1]}"  # ~6 MB: over the body limit
+    response = requests.post(
+        f"{server.url}/model/xgboost/predict",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == 413
