@@ -289,71 +289,9 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     return written
 
 
-#: What the figures mean and what was tried, kept by hand beside the generated figures.
-NOTES: tuple[str, ...] = (
-    "### Reading the gaps",
-    "",
-    "- **p99 at 16 connections is bounded by queueing, not by the endpoint alone.** 16 clients "
-    "share 2 sync workers, so a request waits behind about 7 others: p50 ≈ 16 ÷ req/s. Even "
-    "the floor's p99 at c16 is near or above 10 ms on this shared machine (table above); "
-    "p99 ≤ 10 ms at c16 needs more workers (cores) or a shorter service time than the floor "
-    "itself has here. At 1 connection xgboost predict's p99 is within 10 ms.",
-    "- **The models are not what is slow.** At 1 connection the endpoint's own work (request "
-    "parsing, flask-smorest/webargs/marshmallow validation, before/after-request hooks: body "
-    "limits, auth, request id, metrics, logs; the response's marshmallow dump) costs several "
-    "times the model: see *Where time goes*. In the xgboost profile the booster's "
-    "`inplace_predict` is under a fifth of the samples; sending the response and closing the "
-    "connection (`WholeResponseSocket.flush`, gunicorn's `close_graceful`: syscalls the floor "
-    "pays too) over a third.",
-    "- **gru predict and the 1,000-reading batch** are dominated by marshmallow validating "
-    "nested readings one field at a time (60 × 8 and 1,000 × 4 values) and, for the batch, "
-    "dumping 1,000 results through a schema: ~4 ms and ~33 ms a request against 0.04 ms and "
-    "3 ms of model time. The fix that would close most of it is columnar validation of the "
-    "readings with numpy, as ingestion already does (`pumpapi.readings.from_records`, about 4× "
-    "faster than per-row), keeping the same 422 messages, and a response built as plain "
-    "dicts. Not done here: it changes the request path of API code owned by other work and "
-    "needs its error-message tests.",
-    "- **machine predict / machine gru predict** add a PostgreSQL round trip (pool checkout, "
-    "a LATERAL ORDER BY ts DESC LIMIT n on the (pump_id, ts) primary key) to a random pump "
-    "of the 10M-row table per request; their ratios stay far from 0.5.",
-    "- **Ingestion** meets its target at 16 connections (one client alone leaves a core idle "
-    "while PostgreSQL writes), with PostgreSQL, both workers and wrk's Lua building the "
-    "5,000-row CSV bodies on the same 2 cores; `scripts/bench_ingest.py` measures the "
-    "in-process path without HTTP.",
-    "",
-    "### Tried",
-    "",
-    "Two small changes the first profile pointed at, kept (behaviour unchanged; the test "
-    "suite's limits, gunicorn and logging tests pass):",
-    "",
-    "- `pumpapi/limits.py`: a body with at most 32 opening brackets cannot nest deeper than "
-    "32, so the numpy depth scan (`json_depth`, 22.6 µs on a single reading, 0.6–1.9 % of the "
-    "xgboost samples) is skipped for it (`bytes.count`, 0.4 µs).",
-    "- `config/gunicorn.conf.py`: gunicorn builds an access-log line for every request "
-    "whenever a `logconfig_dict` is set, even with the access log off (its logger then drops "
-    "it): 13.5 µs a request, `Logger.access` at 3.3 % of the samples. A logger class skips "
-    "it unless `PUMPAPI_ACCESS_LOG` is set.",
-    "",
-    "Together ~36 µs of ~1,500 µs a request at c1 (~2.5 %). A/B runs of xgboost predict "
-    "alone (on the code before the one-send worker), 5 rounds each, one before and one "
-    "after: ratio c1 0.22 (0.19–0.33) → 0.32 "
-    "(0.29–0.33), c16 0.39 (0.23–0.46) → 0.37 (0.35–0.42); the in-process Flask request "
-    "best 763 → 702 µs. The machine was much busier during the first run (floor 1,870 vs "
-    "2,290 req/s at c1), so the HTTP ratios cannot resolve a 2.5 % change: the win is the "
-    "in-process measurement, not these ratios.",
-    "",
-    "### Not tried (next steps, by expected gain)",
-    "",
-    "1. Columnar (numpy) validation of readings in the gru, xgboost batch and lstm request "
-    "schemas, and plain-dict responses: the largest gap (gru ~0.1×, batch ~50k rows/s).",
-    "2. A compiled tree ensemble (treelite/tl2cgen) for xgboost: `inplace_predict` costs "
-    "~150 µs for one row, most of it XGBoost's Python wrapper (array-interface JSON, output "
-    "copies) rather than the trees; checked equal to XGBoost in tests.",
-    "3. Fewer before/after-request hooks per request (metrics labels, request id, limits "
-    "look-ups of the view class) — each is a few % of the samples.",
-    "4. Keep-alive between nginx and gunicorn (a worker class that keeps connections) removes "
-    "the per-request TCP connect and close that both the floor and every endpoint pay here.",
-)
+#: What the figures mean and what was tried: kept by hand beside the generated figures, and
+#: appended to the report as its last section.
+NOTES = Path(__file__).with_name("notes.md")
 
 
 def render(results: dict[str, Any], plots: list[str], results_path: str = "") -> str:
@@ -425,8 +363,8 @@ def render(results: dict[str, Any], plots: list[str], results_path: str = "") ->
         *memory_table(results),
         "",
     ]
-    if NOTES:
-        lines += ["## What was tried", "", *NOTES, ""]
+    if NOTES.is_file():
+        lines += ["## What was tried", "", NOTES.read_text().strip(), ""]
     return "\n".join(lines)
 
 
@@ -441,7 +379,7 @@ def write(results: dict[str, Any], docs: Path, results_path: Path | str = "") ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Render the report again from a results file (after editing NOTES, say)."""
+    """Render the report again from a results file (after editing bench/notes.md, say)."""
     import argparse
     import json
     import os
