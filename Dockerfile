@@ -2,7 +2,8 @@
 #   runtime (default): gunicorn + the serving dependencies; models mounted at /models.
 #   baked:             runtime with ./var/models copied in (immutable, self-contained image).
 #   trainer:           runtime + the `train` extra, for the one-shot job (schema, fleet, training).
-# Every dependency installs from wheels: no compiler in any stage.
+# Every dependency installs from wheels. Only the trainer has a compiler: gcc builds the xgboost
+# family's compiled predictor (tl2cgen) at publish; the serving images only load it.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -42,6 +43,11 @@ COPY --chown=10001:10001 var/models /models
 
 FROM serving AS trainer
 USER 0:0
+# Debian's gcc of the same base image: libraries it builds load in the runtime image.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src /src
 RUN /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: --no-binary=pumpapi "/src[train]"
 USER 10001:10001

@@ -21,6 +21,16 @@ def _bool(value: str) -> bool:
     raise ValueError("expected true/false")
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return lowered
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration key: its Flask config name, environment variable, default and meaning."""
@@ -72,6 +82,16 @@ SETTINGS: tuple[Setting, ...] = (
         1,
         int,
         "Threads per prediction call. 1 is fastest for single requests on shared cores.",
+    ),
+    Setting(
+        "XGBOOST_PREDICTOR",
+        "PUMPAPI_XGBOOST_PREDICTOR",
+        "auto",
+        _one_of("auto", "xgboost", "compiled"),
+        "What computes the xgboost family's probabilities: `auto` (the version's compiled "
+        "library when it loads here and equals XGBoost on the probe rows, else XGBoost), "
+        "`xgboost` (always XGBoost's `inplace_predict`) or `compiled` (the library, or the "
+        "family is not ready and /health/ready says why).",
     ),
     Setting(
         "MAX_BATCH_SIZE",

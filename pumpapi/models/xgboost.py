@@ -11,6 +11,7 @@ import xgboost
 
 from pumpapi.errors import InvalidInput
 from pumpapi.models.base import Model
+from pumpapi.models.compiled import Predictor, choose_predictor
 from pumpapi.telemetry import BY_NAME
 
 #: The four features of SPEC, by their Portuguese names, and the telemetry channel each one is.
@@ -51,12 +52,17 @@ class FailureRiskModel(Model):
     """A loaded XGBoost booster classifying a reading as healthy or at risk of failure.
 
     `predict()` takes rows already in `feature_order`; `rows_from_records()` builds them from
-    readings keyed by feature name, so the order of keys in a request never matters.
+    readings keyed by feature name, so the order of keys in a request never matters. The
+    probabilities come from `predictor`: the version's compiled library when it is usable here
+    and answers like the booster, else the booster's `inplace_predict` (see
+    pumpapi.models.compiled and the XGBOOST_PREDICTOR setting).
     """
 
     family = "xgboost"
 
     booster: xgboost.Booster
+    #: What computes the probabilities: `kind` is `tl2cgen` or `xgboost`.
+    predictor: Predictor
     feature_order: tuple[str, ...]
     #: feature name -> telemetry channel it is read from (e.g. pressao_oleo_bar -> Oil_P).
     feature_channels: dict[str, str]
@@ -84,6 +90,13 @@ class FailureRiskModel(Model):
         self.booster = booster
         self.feature_order = feature_order
         self.feature_channels = dict(meta.get("feature_channels") or FEATURE_CHANNELS)
+        self.predictor = choose_predictor(
+            self.config.get("XGBOOST_PREDICTOR", "auto"),
+            self.version,
+            booster,
+            feature_order,
+            self.feature_channels,
+        )
         self.threshold = float(meta["threshold"])
         self.labels = (meta["labels"]["0"], meta["labels"]["1"])
         self.ready = True
@@ -110,15 +123,15 @@ class FailureRiskModel(Model):
         return rows
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        """P(failure within the horizon) of each row of an (n, 4) array in `feature_order`."""
+        """P(failure within the horizon) of each row of an (n, 4) array in `feature_order`, as
+        an (n,) float32 array (whichever `predictor` answers)."""
         rows = np.asarray(rows, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != len(self.feature_order):
             raise ValueError(
                 f"expected rows of {len(self.feature_order)} features {self.feature_order}, "
                 f"got an array of shape {rows.shape}"
             )
-        # inplace_predict reads the array directly: no DMatrix is built per request.
-        return self.booster.inplace_predict(rows)
+        return self.predictor(rows)
 
     def classify(self, probabilities: np.ndarray) -> list[RiskAssessment]:
         """Label each probability with the stored decision threshold (at risk if p ≥ threshold)."""
@@ -170,6 +183,7 @@ class FailureRiskModel(Model):
                 "value": meta["files"][artifact]["sha256"],
             },
             "file_size_mb": round(meta["files"][artifact]["bytes"] / 1e6, 3),
+            "predictor": self.predictor.describe(),
             "hyperparameters": meta.get("hyperparameters", {}),
             "training_data": meta.get("training_data", {}),
         }

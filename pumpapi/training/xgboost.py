@@ -27,16 +27,28 @@ Baseline
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import xgboost
 
+from pumpapi.models.compiled import (
+    COMPILED_ARTIFACT,
+    TOLERANCE,
+    CompiledPredictor,
+    check_rows,
+    current_platform,
+    max_abs_diff,
+)
 from pumpapi.models.store import ModelStore
 from pumpapi.models.xgboost import ARTIFACT, FEATURE_CHANNELS, FEATURE_ORDER, LABELS, NAME
 from pumpapi.telemetry import CHANNEL_NAMES
@@ -97,6 +109,9 @@ class TrainingOptions:
     #: Threads for fitting (prediction in the service uses PREDICT_THREADS). One: OpenMP threads
     #: spin at every barrier, and on shared cores 2 threads fitted 5x slower than 1 here.
     threads: int = 1
+    #: Also publish the booster compiled into a shared library (treelite + tl2cgen + gcc), which
+    #: the service uses instead of XGBoost when it equals it (pumpapi.models.compiled).
+    compile_predictor: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
     hyperparameters: Mapping[str, Any] = field(
         default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS)
@@ -288,6 +303,72 @@ def fit_baseline(train: Dataset, seed: int):
     return baseline.fit(train.features, train.labels)
 
 
+def compile_predictor(booster: xgboost.Booster, path: Path) -> dict[str, Any] | None:
+    """Compile the booster into a shared library at `path` (treelite reads it, tl2cgen writes C
+    code, gcc builds it) and check it against the booster on the probe rows.
+
+    Returns the `compiled_predictor` metadata entry, or None when no usable library could be
+    built (no compiler, treelite or tl2cgen missing, a difference above TOLERANCE): that is
+    logged and `path` removed, never raised, since the service falls back to XGBoost anyway.
+    """
+    started = time.perf_counter()
+    try:
+        import tl2cgen
+        import treelite
+
+        # treelite >= 4.6 reads XGBoost 3 models (4.1 cannot). tl2cgen 1.0 deserialises the
+        # model with its bundled treelite 4.1 runtime, which says on stderr that the model
+        # "originated from a newer Treelite version": harmless, since treelite documents that models
+        # serialised by any 4.x >= 4.1 load in any other (one v4 format, extended only by
+        # optional fields), and the library is checked against the booster below anyway.
+        model = treelite.frontend.from_xgboost(booster)
+        # tl2cgen prints its other native log lines on stdout: keep them in the log instead.
+        native_log = io.StringIO()
+        with contextlib.redirect_stdout(native_log):
+            tl2cgen.export_lib(
+                model,
+                toolchain="gcc",
+                libpath=path,
+                params={"parallel_comp": 2},
+                nthread=min(2, os.cpu_count() or 1),
+            )
+        for line in native_log.getvalue().splitlines():
+            if line.strip():
+                log.debug("tl2cgen: %s", line.strip())
+        predictor = CompiledPredictor(path)
+        rows = check_rows(booster, FEATURE_ORDER, FEATURE_CHANNELS)
+        diff = max_abs_diff(predictor(rows), booster.inplace_predict(rows))
+        del predictor
+    except Exception as exc:  # never fail a training for the optional library
+        path.unlink(missing_ok=True)
+        log.warning(
+            "xgboost: publishing without a compiled predictor (%s: %s)", type(exc).__name__, exc
+        )
+        return None
+    if not diff <= TOLERANCE:
+        path.unlink(missing_ok=True)
+        log.warning(
+            "xgboost: publishing without a compiled predictor: it differs from XGBoost by up to "
+            "%.3g on %d probe rows (tolerance %g)",
+            diff,
+            len(rows),
+            TOLERANCE,
+        )
+        return None
+    seconds = time.perf_counter() - started
+    log.info("xgboost: compiled predictor built in %.2f s (max |diff| %.2g)", seconds, diff)
+    return {
+        "file": path.name,
+        "format": "tl2cgen shared library: the booster's trees as C code, compiled with gcc",
+        "tl2cgen_version": tl2cgen.__version__,
+        "treelite_version": treelite.__version__,
+        "platform": current_platform(),
+        "max_abs_diff_vs_xgboost": diff,
+        "probe_rows": len(rows),
+        "compile_seconds": round(seconds, 2),
+    }
+
+
 def simulate(options: TrainingOptions) -> list[PumpHistory]:
     from pumpapi import simulator
 
@@ -402,6 +483,10 @@ def train(
     }
     with store.new_version(FAMILY) as draft:
         booster.save_model(draft.file(ARTIFACT))
+        if options.compile_predictor:
+            compiled = compile_predictor(booster, draft.file(COMPILED_ARTIFACT))
+            if compiled is not None:
+                metadata["compiled_predictor"] = compiled
         draft.metadata.update(metadata)
     seconds = time.perf_counter() - started
     log.info("xgboost version %s published in %.1f s", draft.version, seconds)

@@ -3,14 +3,19 @@ validation pumps, metrics on held-out pumps, the published version, and `pumpapi
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
+import platform
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import xgboost
 
-from pumpapi.models.store import ModelStore
+from pumpapi.models import compiled
+from pumpapi.models.store import ModelStore, sha256_of
 from pumpapi.models.xgboost import FEATURE_ORDER, LABELS
 from pumpapi.telemetry import CHANNEL_NAMES
 from pumpapi.training import xgboost as training
@@ -192,6 +197,69 @@ def test_artifact_is_xgboost_ubjson_that_reloads_identically(xgboost_trained):
         booster.num_boosted_rounds()
         == xgboost_trained.report.metadata["metrics"]["boosting_rounds"]
     )
+
+
+def test_the_compiled_predictor_is_published_checksummed_and_described(xgboost_trained):
+    import tl2cgen
+    import treelite
+
+    meta = xgboost_trained.report.metadata
+    entry = meta["compiled_predictor"]
+    library = xgboost_trained.store.resolve("xgboost").file(entry["file"])
+    assert entry["file"] == "predictor.so" and library.is_file()
+    assert meta["files"]["predictor.so"]["sha256"] == sha256_of(library)
+    assert entry["tl2cgen_version"] == tl2cgen.__version__
+    assert entry["treelite_version"] == treelite.__version__
+    assert entry["platform"] == f"{sys.platform}-{platform.machine()}"
+    assert 0 <= entry["max_abs_diff_vs_xgboost"] <= compiled.TOLERANCE
+    booster = xgboost.Booster()
+    booster.load_model(library.with_name("model.ubj"))
+    rows = compiled.check_rows(booster, FEATURE_ORDER, meta["feature_channels"])
+    assert entry["probe_rows"] == len(rows)
+    # The measurement is the library's: recomputed here, it gives the same figure.
+    predictor = compiled.CompiledPredictor(library)
+    diff = compiled.max_abs_diff(predictor(rows), booster.inplace_predict(rows))
+    assert diff == entry["max_abs_diff_vs_xgboost"]
+
+
+def test_without_a_compiler_the_version_is_published_without_the_library(
+    xgboost_trained, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no gcc to be found
+    with caplog.at_level(logging.WARNING, logger="pumpapi.training.xgboost"):
+        report = training.train(
+            xgboost_trained.options, ModelStore(tmp_path / "store"), fleet=xgboost_trained.fleet
+        )
+    assert "compiled_predictor" not in report.metadata
+    assert list(report.metadata["files"]) == ["model.ubj"]
+    assert not (tmp_path / "store" / "xgboost" / "1" / "predictor.so").exists()
+    assert any("without a compiled predictor" in r.getMessage() for r in caplog.records)
+
+
+def test_compiling_can_be_turned_off(xgboost_trained, tmp_path):
+    options = dataclasses.replace(xgboost_trained.options, compile_predictor=False)
+    report = training.train(options, ModelStore(tmp_path), fleet=xgboost_trained.fleet)
+    assert "compiled_predictor" not in report.metadata
+    assert list(report.metadata["files"]) == ["model.ubj"]
+
+
+def test_a_library_that_differs_from_the_booster_is_not_published(
+    xgboost_trained, tmp_path, monkeypatch, caplog
+):
+    booster = xgboost.Booster()
+    booster.load_model(xgboost_trained.store.resolve("xgboost").file("model.ubj"))
+    real = compiled.CompiledPredictor
+
+    class Shifted(real):
+        def __call__(self, rows):
+            return super().__call__(rows) + np.float32(1e-5)
+
+    monkeypatch.setattr(training, "CompiledPredictor", Shifted)
+    path = tmp_path / "predictor.so"
+    with caplog.at_level(logging.WARNING, logger="pumpapi.training.xgboost"):
+        assert training.compile_predictor(booster, path) is None
+    assert not path.exists()
+    assert any("differs from XGBoost" in r.getMessage() for r in caplog.records)
 
 
 def test_training_without_failures_is_refused(tmp_path):

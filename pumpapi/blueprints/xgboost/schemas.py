@@ -178,6 +178,28 @@ class RiskFeatureInfoSchema(Schema):
     maximum = fields.Float(metadata={"description": "Highest accepted value."})
 
 
+class RiskPredictorInfoSchema(Schema):
+    kind = fields.String(
+        metadata={
+            "description": "`tl2cgen`: the booster compiled into a shared library at training, "
+            "checked equal to XGBoost at load; `xgboost`: XGBoost's `inplace_predict`.",
+            "example": "tl2cgen",
+        }
+    )
+    reason = fields.String(
+        metadata={"description": "For `xgboost`: why the compiled library does not answer."}
+    )
+    max_abs_diff = fields.Float(
+        metadata={
+            "description": "For `tl2cgen`: largest |compiled - XGBoost| on the rows checked "
+            "at load."
+        }
+    )
+    checked_rows = fields.Integer(
+        metadata={"description": "For `tl2cgen`: how many rows were checked at load."}
+    )
+
+
 class RiskModelInfoSchema(Schema):
     name = fields.String(metadata={"example": "xgboost-failure-risk"})
     family = fields.String(metadata={"example": "xgboost"})
@@ -201,6 +223,10 @@ class RiskModelInfoSchema(Schema):
     horizon = fields.Dict(metadata={"description": "Prediction horizon (`hours`)."})
     checksum = fields.Dict(metadata={"description": "sha256 of the artifact, verified at load."})
     file_size_mb = fields.Float()
+    predictor = fields.Nested(
+        RiskPredictorInfoSchema,
+        metadata={"description": "What computes the probabilities (XGBOOST_PREDICTOR)."},
+    )
     files = fields.Dict()
     hyperparameters = fields.Dict()
     training_data = fields.Dict(metadata={"description": "Pumps, rows and positives per split."})
