@@ -27,6 +27,7 @@ from pumpapi.models.xgboost import (
     FEATURE_ORDER,
     HEALTHY,
     FailureRiskModel,
+    json_numbers,
 )
 from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES
 from pumpapi.training import xgboost as training
@@ -109,6 +110,15 @@ def test_label_follows_the_stored_threshold(xgboost_model, xgboost_trained):
 def test_probabilities_are_short_decimals_of_the_float32_output(xgboost_model):
     (assessment,) = xgboost_model.classify(np.array([0.05], dtype=np.float32))
     assert assessment.probability == 0.05
+
+
+def test_json_numbers_are_what_str_gives_each_float32():
+    values = np.random.default_rng(5).random(20_000).astype(np.float32)
+    edges = [0.0, 1.0, 0.05, 0.1, 1e-8, np.finfo(np.float32).tiny, 1e-45, 0.99999994]
+    values = np.concatenate([values, np.array(edges, dtype=np.float32)])
+    got = json_numbers(values)
+    assert all(type(v) is float for v in got)
+    assert got == [float(str(v)) for v in values]
 
 
 def test_missing_feature_names_the_column(xgboost_model):
@@ -245,11 +255,13 @@ def test_compiled_equals_xgboost_on_fleet_readings(xgboost_model, xgboost_traine
 
 def test_compiled_equals_xgboost_one_row_at_a_time(xgboost_model, xgboost_trained):
     rows = np.vstack([_random_rows(100, 3), _fleet_rows(xgboost_trained, limit=100)])
-    for row in rows:
-        one = xgboost_model.predict(row[None, :])
+    batch = xgboost_model.predict(rows)
+    for i, row in enumerate(rows):
+        one = xgboost_model.predict(row[None, :])  # the library's own one-row entry point
         assert one.shape == (1,) and one.dtype == np.float32
         reference = xgboost_model.booster.inplace_predict(row[None, :])
         assert abs(float(one[0]) - float(reference[0])) <= TOLERANCE
+        assert one[0] == batch[i]  # the same trees, summed in the same order
 
 
 def test_probe_set_spans_every_range_and_the_library_equals_xgboost_on_it(xgboost_model):

@@ -54,13 +54,8 @@ def _results(model: FailureRiskModel, rows: np.ndarray) -> list[dict[str, Any]]:
         "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
     }
     return [
-        {
-            "prediction": assessment.prediction,
-            "probability": assessment.probability,
-            "at_risk": assessment.at_risk,
-            **common,
-        }
-        for assessment in model.classify(probabilities)
+        {"prediction": prediction, "probability": probability, "at_risk": at_risk, **common}
+        for probability, prediction, at_risk in model.classify(probabilities)
     ]
 
 
