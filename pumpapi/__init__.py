@@ -29,9 +29,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from pumpapi import auth, cors, db, limits, models, observability
     from pumpapi.db import ingest
-    from pumpapi.extensions import json, smorest
+    from pumpapi.extensions import json, smorest, views
 
     app.json = json.OrjsonProvider(app)
+    views.init_app(app)
     app.extensions["pumpapi.api"] = smorest.init_app(app)
     db.init_app(app)
     ingest.init_app(app)

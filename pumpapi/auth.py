@@ -10,7 +10,7 @@ import hmac
 import logging
 from collections.abc import Iterable
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 
 from pumpapi.errors import PumpAPIError
 from pumpapi.extensions import views
@@ -51,16 +51,17 @@ def key_matches(sent: str, keys: Iterable[str]) -> bool:
     return matched
 
 
-def check_api_key(keys: Iterable[str], purpose: str) -> None:
+def check_api_key(keys: Iterable[str], purpose: str, req: Request | None = None) -> None:
     """Raise Unauthorized (no key) or Forbidden (wrong key, or none configured)."""
+    req = req if req is not None else request._get_current_object()
     keys = tuple(keys)
-    sent = request.headers.get(HEADER)
+    sent = req.headers.get(HEADER)
     if not sent:
         raise Unauthorized(f"{purpose} requires an API key: send it in the {HEADER} header.")
     if not keys:
         raise Forbidden(f"{purpose} is not enabled on this instance: no API key is configured.")
     if not key_matches(sent, keys):
-        log.warning("wrong API key on %s %s", request.method, request.path)
+        log.warning("wrong API key on %s %s", req.method, req.path)
         raise Forbidden(f"The API key sent in {HEADER} does not allow {purpose.lower()}.")
 
 
@@ -68,20 +69,22 @@ def _check_key() -> None:
     """before_request, ahead of any look at the body: a view naming `api_keys_setting` (e.g.
     telemetry ingestion) needs one of those keys; when READ_API_KEYS is set, every other
     endpoint but health, docs and metrics needs a read or an ingest key."""
-    if request.routing_exception is not None:
+    req = request._get_current_object()
+    if req.routing_exception is not None:
         return  # 404 and 405 answer as usual
-    if request.method == "OPTIONS":
+    if req.method == "OPTIONS":
         # Browsers send CORS preflights without the key; Flask answers OPTIONS itself (the
         # allowed methods, no data), so there is nothing to protect.
         return
-    setting = views.policy().api_keys_setting
+    app = current_app._get_current_object()
+    setting = views.policy(app, req).api_keys_setting
     if setting:
-        check_api_key(current_app.config[setting], "Sending telemetry")
+        check_api_key(app.config[setting], "Sending telemetry", req)
         return
-    read_keys = tuple(current_app.config.get("READ_API_KEYS") or ())
-    if not read_keys or request.blueprint in OPEN_BLUEPRINTS or request.endpoint in OPEN_ENDPOINTS:
+    read_keys = tuple(app.config.get("READ_API_KEYS") or ())
+    if not read_keys or req.blueprint in OPEN_BLUEPRINTS or req.endpoint in OPEN_ENDPOINTS:
         return
-    check_api_key(read_keys + tuple(current_app.config["INGEST_API_KEYS"]), "Reading")
+    check_api_key(read_keys + tuple(app.config["INGEST_API_KEYS"]), "Reading", req)
 
 
 def init_app(app: Flask) -> None:

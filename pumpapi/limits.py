@@ -8,7 +8,7 @@ thousand nested brackets) and every refusal is answered in the one error envelop
 from __future__ import annotations
 
 import numpy as np
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from pumpapi.extensions import views
@@ -56,33 +56,35 @@ def json_depth(body: bytes) -> int:
     return int(np.cumsum(steps).max(initial=0))
 
 
-def _has_body() -> bool:
-    return bool(request.content_length) or "chunked" in (
-        request.headers.get("Transfer-Encoding", "").lower()
+def _has_body(req: Request) -> bool:
+    return bool(req.content_length) or "chunked" in (
+        req.headers.get("Transfer-Encoding", "").lower()
     )
 
 
 def _check_request_body() -> None:
     """before_request: refuse a body the endpoint cannot read, with 413, 415 or 400."""
-    if request.routing_exception is not None or not _has_body():
+    req = request._get_current_object()
+    if req.routing_exception is not None or not _has_body(req):
         return  # 404/405 answer first; a bodiless request has nothing to check
-    view = views.policy()
+    app = current_app._get_current_object()
+    view = views.policy(app, req)
     # A view may raise the body limit for itself (telemetry batches are larger than a reading).
     if view.body_limit_setting:
-        request.max_content_length = int(current_app.config[view.body_limit_setting])
+        req.max_content_length = int(app.config[view.body_limit_setting])
     accepted = view.accepted_media_types or ("application/json",)
-    if request.mimetype not in accepted and not (
-        request.is_json and "application/json" in accepted
-    ):
+    mimetype = req.mimetype
+    is_json = req.is_json
+    if mimetype not in accepted and not (is_json and "application/json" in accepted):
         # Only views that read a body declare what they take; the others ignore a body as
         # before, so a client posting junk to /health-check is not refused.
         if view.accepted_media_types is not None or view.reads_json_body:
             raise UnsupportedMediaType(
                 f"This endpoint takes {' or '.join(accepted)} bodies; the request was sent as "
-                f"{request.mimetype or 'no Content-Type'}. Set the Content-Type header."
+                f"{mimetype or 'no Content-Type'}. Set the Content-Type header."
             )
         return
-    body = request.get_data(cache=True)  # 413 here if larger than the limit
+    body = req.get_data(cache=True)  # 413 here if larger than the limit
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -91,7 +93,7 @@ def _check_request_body() -> None:
         ) from None
     # A body nests no deeper than it has opening brackets: counting them (~0.4 µs) spares a
     # single reading the numpy scan (~23 µs a request; docs/benchmarks.md).
-    if request.is_json and body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH:
+    if is_json and body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH:
         depth = json_depth(body)
         if depth > MAX_JSON_DEPTH:
             # Worded without "JSON": the envelope would take it for a syntax error.

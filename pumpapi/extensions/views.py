@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request
+from flask import Flask, Request
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,19 @@ def _policy_of(view: Any, method: str) -> ViewPolicy:
     )
 
 
-def policy() -> ViewPolicy:
-    """The policy of the view the current request is routed to (call it only for a request
-    that matched a route: the keys kept are then bounded by the routes and their methods)."""
-    app = current_app._get_current_object()
-    key = (request.endpoint, request.method)
-    policies: dict[tuple[str | None, str], ViewPolicy] = app.extensions.setdefault(
-        "pumpapi.view_policies", {}
-    )
+def policy(app: Flask, req: Request) -> ViewPolicy:
+    """The policy of the view `req` is routed to (call it only for a request that matched a
+    route: the keys kept are then bounded by the routes and their methods). Takes the app and
+    request objects themselves: each attribute read through Flask's context-local proxies
+    costs ~0.5 µs, and the hooks read a dozen."""
+    key = (req.endpoint, req.method)
+    policies: dict[tuple[str | None, str], ViewPolicy] = app.extensions["pumpapi.view_policies"]
     found = policies.get(key)
     if found is None:
-        view = app.view_functions.get(request.endpoint or "")
-        found = policies[key] = _policy_of(view, request.method) if view else _NO_VIEW
+        view = app.view_functions.get(key[0] or "")
+        found = policies[key] = _policy_of(view, key[1]) if view else _NO_VIEW
     return found
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["pumpapi.view_policies"] = {}

@@ -10,7 +10,7 @@ import os
 import re
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from pumpapi.observability import logs
 
@@ -24,15 +24,18 @@ def request_id() -> str:
     return g.get("request_id") or "-"
 
 
-def _incoming_request_id() -> str:
-    given = request.headers.get(REQUEST_ID_HEADER)
+def _incoming_request_id(req: Request) -> str:
+    given = req.headers.get(REQUEST_ID_HEADER)
     if given and _VALID_REQUEST_ID.match(given):
         return given
     return os.urandom(16).hex()  # 128 random bits, as uuid4 has (~0.5 µs; uuid4 ~5 µs)
 
 
 def init_app(app: Flask) -> None:
-    """Give every request an id (echoed in X-Request-ID), time it, count it and log it."""
+    """Give every request an id (echoed in X-Request-ID), time it, count it and log it.
+
+    The hooks read the request, app and `g` objects once each: every attribute read through
+    Flask's context-local proxies costs ~0.5 µs, a few dozen of them a request."""
     metrics_enabled = bool(app.config["METRICS_ENABLED"])
     if metrics_enabled:
         from pumpapi.observability import metrics
@@ -41,31 +44,41 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
-        g.request_id = _incoming_request_id()
-        g.request_started = time.perf_counter()
+        state = g._get_current_object()
+        state.request_id = _incoming_request_id(request._get_current_object())
+        state.request_started = time.perf_counter()
         if metrics_enabled:
             metrics.request_started()
-            g.request_in_flight = True
+            state.request_in_flight = True
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        started = g.get("request_started")
+        state = g._get_current_object()
+        req = request._get_current_object()
+        started = state.get("request_started")
         if started is None:  # a before_request hook failed before ours ran
-            g.request_id = _incoming_request_id()
+            state.request_id = _incoming_request_id(req)
             started = time.perf_counter()
-        response.headers[REQUEST_ID_HEADER] = g.request_id
+        response.headers[REQUEST_ID_HEADER] = state.request_id
         duration = time.perf_counter() - started
-        route = request.url_rule.rule if request.url_rule is not None else None
+        route = req.url_rule.rule if req.url_rule is not None else None
         if metrics_enabled:
-            metrics.request_finished(request.method, route, response.status_code, duration)
-        logs.log_request(
-            request_id=g.request_id,
-            method=request.method,
-            route=route,
-            path=request.path,
-            status=response.status_code,
-            duration=duration,
-        )
+            metrics.request_finished(
+                req.method,
+                route,
+                response.status_code,
+                duration,
+                app.extensions.get("pumpapi.db"),
+            )
+        if logs.request_log_enabled():
+            logs.log_request(
+                request_id=state.request_id,
+                method=req.method,
+                route=route,
+                path=req.path,
+                status=response.status_code,
+                duration=duration,
+            )
         return response
 
     @app.teardown_request

@@ -79,6 +79,11 @@ def logging_config(
     }
 
 
+def request_log_enabled() -> bool:
+    """Whether the per-request line is logged (LOG_LEVEL info or lower)."""
+    return log.isEnabledFor(logging.INFO)
+
+
 def log_request(
     *, request_id: str, method: str, route: str | None, path: str, status: int, duration: float
 ) -> None:

@@ -119,8 +119,11 @@ _REQUEST_CHILDREN: dict[tuple[str | None, str, int], tuple[Any, Any]] = {}
 _INFERENCE_CHILDREN: dict[tuple[str, str, str], Any] = {}
 
 
-def request_finished(method: str, route: str | None, status: int, seconds: float) -> None:
-    """Count and time one answered request; refresh this worker's database pool gauges."""
+def request_finished(
+    method: str, route: str | None, status: int, seconds: float, telemetry: Any = None
+) -> None:
+    """Count and time one answered request; refresh this worker's database pool gauges from
+    `telemetry` (the app's TelemetryStore, if it has one)."""
     key = (route, method_label(method), status)  # bounded: routes, known methods, statuses
     children = _REQUEST_CHILDREN.get(key)
     if children is None:
@@ -129,7 +132,7 @@ def request_finished(method: str, route: str | None, status: int, seconds: float
         _REQUEST_CHILDREN[key] = children
     children[0].inc()
     children[1].observe(seconds)
-    _record_pool(current_app.extensions.get("pumpapi.db"))
+    _record_pool(telemetry)
 
 
 def observe_inference(family: str, version: str, seconds: float, outcome: str = "ok") -> None:
