@@ -37,13 +37,37 @@ def _string_quotes(codes: np.ndarray) -> np.ndarray:
     return quotes[~np.isin(quotes - 1, odd_run_ends)]
 
 
+_NOT_BRACKETS_OR_QUOTES = bytes(sorted(set(range(256)) - set(b'[]{}"')))
+
+
 def json_depth(body: bytes) -> int:
     """How deeply the arrays and objects of a JSON text nest (0 for a scalar).
 
-    Brackets inside strings do not count. Works on the raw bytes with numpy, so it never
-    recurses and costs milliseconds for megabytes (a regular expression over the strings took
-    0.4 s for a 5 MB telemetry batch); malformed JSON is left for the parser to refuse.
+    Brackets inside strings do not count. Works on the raw bytes, so it never recurses and
+    costs milliseconds for megabytes (a regular expression over the strings took 0.4 s for a
+    5 MB telemetry batch); malformed JSON is left for the parser to refuse.
+
+    Without a backslash no quote is escaped, so every quote opens or closes a string: only
+    the brackets and quotes matter, and `bytes.translate` keeps just those, in C, before numpy
+    tells which brackets follow an even number of quotes (~12 µs for a 60-reading window,
+    against ~45 µs for the general scan, which handles escapes).
     """
+    if b"\\" in body:
+        return _json_depth_escaped(body)
+    codes = np.frombuffer(body.translate(None, _NOT_BRACKETS_OR_QUOTES), dtype=np.uint8)
+    quotes = codes == _QUOTE
+    outside = np.cumsum(quotes) % 2 == 0  # quotes before it (itself included) even
+    return _max_depth(codes[outside & ~quotes])
+
+
+def _max_depth(brackets: np.ndarray) -> int:
+    """The deepest nesting of a sequence of bracket bytes."""
+    steps = np.where((brackets == _OPEN[0]) | (brackets == _OPEN[1]), 1, -1)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _json_depth_escaped(body: bytes) -> int:
+    """json_depth of any text: string quotes told from escaped ones with numpy."""
     codes = np.frombuffer(body, dtype=np.uint8)
     opening = (codes == _OPEN[0]) | (codes == _OPEN[1])
     brackets = np.flatnonzero(opening | (codes == _CLOSE[0]) | (codes == _CLOSE[1]))
@@ -51,9 +75,7 @@ def json_depth(body: bytes) -> int:
         return 0
     # A bracket is inside a string when an odd number of string quotes come before it.
     outside = np.searchsorted(_string_quotes(codes), brackets) % 2 == 0
-    brackets = brackets[outside]
-    steps = np.where(opening[brackets], 1, -1).astype(np.int64)
-    return int(np.cumsum(steps).max(initial=0))
+    return _max_depth(codes[brackets[outside]])
 
 
 def _has_body(req: Request) -> bool:

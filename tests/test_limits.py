@@ -1,8 +1,12 @@
 """Request body limits (pumpapi.limits): media type, UTF-8, nesting, answered in the envelope."""
 
-import pytest
+import json
 
-from pumpapi.limits import MAX_JSON_DEPTH, json_depth
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pumpapi.limits import MAX_JSON_DEPTH, _json_depth_escaped, json_depth
 
 
 @pytest.mark.parametrize(
@@ -65,3 +69,34 @@ def test_endpoints_without_a_body_ignore_one_as_before(client):
 def test_unknown_paths_and_methods_answer_first(client):
     assert client.post("/nowhere", data="x", content_type="text/plain").status_code == 404
     assert client.put("/health", data="x", content_type="text/plain").status_code == 405
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='ab[]{}"\\ ', max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_JSON.map(lambda v: json.dumps(v).encode()), st.binary(max_size=60)))
+def test_both_scans_agree_on_any_text(text):
+    # The split scan serves texts without backslashes, the numpy scan the others.
+    assert json_depth(text) == _json_depth_escaped(text)
+    without = text.replace(b"\\", b"")
+    assert json_depth(without) == _json_depth_escaped(without)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+def test_json_depth_is_the_depth_of_the_parsed_value(value):
+    def depth(v):
+        if isinstance(v, list):
+            return 1 + max(map(depth, v), default=0)
+        if isinstance(v, dict):
+            return 1 + max(map(depth, v.values()), default=0)
+        return 0
+
+    assert json_depth(json.dumps(value).encode()) == depth(value)

@@ -58,7 +58,8 @@ class LiteRTRunner:
         self._num_threads = num_threads
         self._local = threading.local()
 
-    def _interpreter(self) -> tuple[Any, int, int]:
+    def _interpreter(self) -> list[Any]:
+        """[pid, interpreter, input index, output index, input shape] of this thread."""
         state = getattr(self._local, "state", None)
         # A thread-local copied by fork() belongs to the parent: rebuild in the child.
         if state is None or state[0] != os.getpid():
@@ -66,22 +67,27 @@ class LiteRTRunner:
 
             interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
             interpreter.allocate_tensors()
-            state = (
+            details = interpreter.get_input_details()[0]
+            state = [
                 os.getpid(),
                 interpreter,
-                interpreter.get_input_details()[0]["index"],
+                details["index"],
                 interpreter.get_output_details()[0]["index"],
-            )
+                tuple(details["shape"]),
+            ]
             self._local.state = state
-        return state[1], state[2], state[3]
+        return state
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        interpreter, input_index, output_index = self._interpreter()
+        state = self._interpreter()
+        _, interpreter, input_index, output_index, shape = state
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        current = interpreter.get_input_details()[0]["shape"]
-        if tuple(current) != batch.shape:
+        # The input shape is kept rather than asked of the interpreter (get_input_details
+        # builds a dict of every detail: ~10 µs a call).
+        if shape != batch.shape:
             interpreter.resize_tensor_input(input_index, batch.shape, strict=True)
             interpreter.allocate_tensors()
+            state[4] = batch.shape
         interpreter.set_tensor(input_index, batch)
         interpreter.invoke()
         # get_tensor copies; the interpreter's buffer is reused by the next call.

@@ -255,3 +255,14 @@ def test_the_tensorflow_backend_loads_nothing_of_tensorflow_before_the_first_pre
         """
     )
     assert out == "[True, True] []"
+
+
+def test_the_runner_follows_batch_shapes_as_they_change(keras_trained):
+    model = loaded(keras_trained.store)
+    windows = np.random.default_rng(3).uniform(0.2, 0.8, size=(3, WINDOW, 8)).astype(np.float32)
+    one_by_one = [model.runner(windows[i : i + 1]) for i in range(3)]
+    # 3, then 1, then 2, then 1 window: the input is resized each time the shape changes.
+    np.testing.assert_allclose(model.runner(windows), np.vstack(one_by_one), atol=1e-6)
+    np.testing.assert_array_equal(model.runner(windows[:1]), one_by_one[0])
+    np.testing.assert_allclose(model.runner(windows[1:]), np.vstack(one_by_one[1:]), atol=1e-6)
+    np.testing.assert_array_equal(model.runner(windows[2:]), one_by_one[2])
