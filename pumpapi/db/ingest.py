@@ -252,8 +252,14 @@ def store_batch(batch: TelemetryBatch, store: TelemetryStore | None = None) -> I
     """Store a batch through the app's writer store; every database failure is a 503."""
     store = store or writer()
     timeout = int(current_app.config["INGEST_STATEMENT_TIMEOUT_MS"])
-    with store.connection() as conn, _write_errors():
-        result = ingest_batch(conn, batch, statement_timeout_ms=timeout)
+
+    def write(conn: psycopg.Connection) -> IngestResult:
+        with _write_errors():
+            return ingest_batch(conn, batch, statement_timeout_ms=timeout)
+
+    # Safe to run twice (`run` retries on a lost connection): readings already stored are
+    # skipped, so a batch is stored once.
+    result = store.run(write)
     log.info(
         "stored %d of %d readings (%d pumps, %d new)",
         result.inserted,

@@ -64,6 +64,35 @@ def test_pool_statistics_are_read_only_after_the_database_was_used(store):
     assert store.pop_pool_stats()["requests_num"] == 2
 
 
+def test_a_connection_the_server_ended_is_replaced_and_the_read_succeeds(store, database_url):
+    before = store.latest_reading("MOTOBOMBA-007")
+    # Every connection of the store's pool is ended by the server, as a restart would.
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = 'pumpapi' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert ended >= 1
+    assert store.latest_reading("MOTOBOMBA-007") == before  # no error reaches the caller
+    assert store.pop_pool_stats()["connections_lost"] >= 1  # found dead and replaced
+
+
+def test_a_statement_timeout_is_not_retried(store, monkeypatch):
+    calls = []
+
+    def slow(conn):
+        calls.append(conn)
+        conn.execute("SET statement_timeout = 50")
+        try:
+            conn.execute("SELECT pg_sleep(1)")
+        finally:
+            conn.execute("RESET statement_timeout")
+
+    with pytest.raises(DatabaseUnavailable):
+        store.run(slow)
+    assert len(calls) == 1
+
+
 def test_latest_window_is_oldest_first_in_channel_order(store, fleet):
     pump = fleet[1]
     window = store.latest_window("MOTOBOMBA-001", 5)
