@@ -1,12 +1,14 @@
 """Request body limits (pumpapi.limits): media type, UTF-8, nesting, answered in the envelope."""
 
 import json
+import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from werkzeug.exceptions import BadRequest
 
-from pumpapi.limits import MAX_JSON_DEPTH, _json_depth_escaped, json_depth
+from pumpapi.limits import MAX_JSON_DEPTH, _json_depth_escaped, json_depth, read_json
 
 
 @pytest.mark.parametrize(
@@ -100,3 +102,34 @@ def test_json_depth_is_the_depth_of_the_parsed_value(value):
         return 0
 
     assert json_depth(json.dumps(value).encode()) == depth(value)
+
+
+def test_read_json_reads_what_orjson_refuses_with_the_standard_library():
+    assert read_json(b'{"a": 1.5, "b": [1, 2]}') == {"a": 1.5, "b": [1, 2]}
+    value = read_json(b'{"a": NaN, "b": -Infinity, "c": 123456789012345678901234567890}')
+    assert math.isnan(value["a"]) and value["b"] == -math.inf
+    assert value["c"] == 123456789012345678901234567890  # an int, as the standard library reads it
+    with pytest.raises(ValueError):
+        read_json(b'{"a": ')
+
+
+def test_what_orjson_refuses_is_depth_checked_before_the_standard_library_reads_it():
+    # NaN makes orjson refuse the body; 40 levels are too deep for the fallback.
+    deep_nan = b'{"a":' * 40 + b"NaN" + b"}" * 40
+    with pytest.raises(BadRequest, match="40 levels deep"):
+        read_json(deep_nan)
+    # Beyond orjson's own limit (1,024), no parser recurses: 400, never a RecursionError.
+    with pytest.raises(BadRequest, match="100000 levels deep"):
+        read_json(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_a_deeply_nested_telemetry_body_is_400(make_app):
+    client = make_app(INGEST_API_KEYS=("k",)).test_client()
+    response = client.post(
+        "/machine/telemetry",
+        data="[" * 50_000 + "]" * 50_000,
+        content_type="application/json",
+        headers={"X-API-Key": "k"},
+    )
+    assert response.status_code == 400
+    assert f"at most {MAX_JSON_DEPTH}" in response.get_json()["error"]

@@ -16,8 +16,9 @@ def utc_iso(moment: dt.datetime, timespec: str = "seconds") -> str:
 
 
 class OrjsonProvider(JSONProvider):
-    """Dumps with orjson (numpy arrays and scalars included); loads with the standard library,
-    which reads NaN/Infinity literals so that validation can answer 422 naming the field."""
+    """Dumps with orjson (numpy arrays and scalars included); loads with `limits.read_json`
+    (orjson, and the standard library for NaN/Infinity literals so that validation can answer
+    422 naming the field)."""
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -28,7 +29,11 @@ class OrjsonProvider(JSONProvider):
         return orjson.dumps(obj, option=option, default=_default).decode()
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return json.loads(s, **kwargs)
+        if kwargs:
+            return json.loads(s, **kwargs)
+        from pumpapi.limits import read_json  # limits imports the app's extensions
+
+        return read_json(s)
 
     def response(self, *args: Any, **kwargs: Any):
         obj = self._prepare_response_obj(args, kwargs)

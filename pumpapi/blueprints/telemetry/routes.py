@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from flask import current_app, request
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
-from pumpapi import auth, readings
+from pumpapi import auth, limits, readings
 from pumpapi.db import ingest
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.smorest import Blueprint
@@ -31,15 +29,10 @@ def _json_body() -> Any:
     data = request.get_data(cache=True)
     if not data:
         raise BadRequest("The request body is empty: send a batch of readings.")
+    # NaN/Infinity literals are read, so that they are refused as a value of a field (422)
+    # like everywhere in the API; only broken syntax (or nesting too deep) is a 400.
     try:
-        return orjson.loads(data)  # the fast path
-    except orjson.JSONDecodeError:
-        pass
-    # The standard library reads NaN/Infinity literals, so that they are refused as a value of a
-    # field (422) like everywhere in the API; only broken syntax is a 400. The depth of the body
-    # was bounded before the view (pumpapi.limits).
-    try:
-        return json.loads(data)
+        return limits.read_json(data)
     except ValueError:
         raise BadRequest("Failed to decode JSON object.") from None
 
