@@ -58,7 +58,7 @@ def test_the_table_is_big_enough_for_the_planner_to_prefer_a_seq_scan_if_it_coul
 @pytest.mark.parametrize("steps", [1, 60])
 def test_latest_readings_are_a_backward_primary_key_scan(big_database_url, steps):
     with psycopg.connect(big_database_url) as conn:
-        query = LATEST_READINGS_SQL.as_bytes(conn)
+        query = LATEST_READINGS_SQL.encode()
         nodes = explain(conn, query, {"steps": steps, "machine": "MOTOBOMBA-005"})
     assert not any(
         n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "readings" for n in nodes
@@ -69,7 +69,7 @@ def test_latest_readings_are_a_backward_primary_key_scan(big_database_url, steps
 def test_the_generic_plan_of_the_prepared_statement_uses_the_index_too(big_database_url):
     # psycopg prepares a query run 5 times; PostgreSQL may then plan it once for any parameters.
     with psycopg.connect(big_database_url) as conn:
-        text = LATEST_READINGS_SQL.as_bytes(conn)
+        text = LATEST_READINGS_SQL.encode()
         text = text.replace(b"%(steps)s", b"$1").replace(b"%(machine)s", b"$2")
         conn.execute(b"PREPARE latest(int, text) AS " + text)
         conn.execute("SET plan_cache_mode = force_generic_plan")
@@ -79,7 +79,7 @@ def test_the_generic_plan_of_the_prepared_statement_uses_the_index_too(big_datab
 
 def test_machines_reads_two_index_entries_per_pump(big_database_url):
     with psycopg.connect(big_database_url) as conn:
-        nodes = explain(conn, MACHINES_SQL.as_bytes(conn))
+        nodes = explain(conn, MACHINES_SQL.encode())
     scans = readings_scans(nodes)
     assert len(scans) == 2
     for scan in scans:
