@@ -5,14 +5,15 @@ is the app's own work per request (routing, hooks, validation, model, response).
 iterate on the request path quickly; `make bench` measures the real thing over HTTP.
 
     python -m bench.inprocess --store var/bench/models [--profile xgboost_single]
+        [--var-dir var/bench]   # also the /machine/... endpoints, on the bench's database
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import os
 import json
+import os
 import sys
 import time
 import timeit
@@ -100,30 +101,53 @@ def main() -> None:
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--profile", help="an endpoint to profile with pyinstrument")
     parser.add_argument("--number", type=int, default=500)
+    parser.add_argument("--var-dir", help="a bench var dir whose database to start and use")
     args = parser.parse_args()
 
-    app = create_app({"MODEL_STORE": args.store, "MODEL_FAMILIES": FAMILIES, "DATABASE_URL": ""})
+    url, cluster = "", None
+    if args.var_dir:
+        from bench.run import ROOT, prepare_database
+
+        cluster, url, _ = prepare_database((ROOT / args.var_dir).resolve(), 1, 60, 7)
+    app = create_app({"MODEL_STORE": args.store, "MODEL_FAMILIES": FAMILIES, "DATABASE_URL": url})
     floor = caller(create_floor_app(), "/", b"{}")
     cases = requests(XGBOOST_READING, GRU_READING, BATCH, WINDOW)
-    if args.profile:
-        from pyinstrument import Profiler
+    if url:
+        cases["machine_predict"] = ("/machine/predict?machine_name=MOTOBOMBA-001", None)
+        cases["machine_gru"] = ("/machine/gru/predict?machine_name=MOTOBOMBA-001", None)
+    try:
+        if args.profile:
+            profile(app, cases[args.profile], args.number)
+        else:
+            compare(app, floor, cases, args.number, args.only)
+    finally:
+        app.extensions["pumpapi.db"].close()
+        if cluster is not None:
+            cluster.stop()
 
-        call = caller(app, *cases[args.profile])
-        call()
-        with Profiler(interval=0.0001) as profiler:
-            for _ in range(args.number):
-                call()
-        print(profiler.output_text(unicode=True, color=False, show_all=bool(os.environ.get("SHOW_ALL"))))
-        return
-    floor_us = us_per_call(floor, args.number, 7)
+
+def profile(app: Callable, case: tuple, number: int) -> None:
+    from pyinstrument import Profiler
+
+    call = caller(app, *case)
+    call()
+    with Profiler(interval=0.0001) as profiler:
+        for _ in range(number):
+            call()
+    show_all = bool(os.environ.get("SHOW_ALL"))
+    print(profiler.output_text(unicode=True, color=False, show_all=show_all))
+
+
+def compare(app: Callable, floor: Callable, cases: dict, number: int, only: list | None) -> None:
+    floor_us = us_per_call(floor, number, 7)
     print(f"{'floor':16} {floor_us:9.1f} µs")
     for name, (path, body) in cases.items():
-        if args.only and name not in args.only:
+        if only and name not in only:
             continue
         call = caller(app, path, body)
         call()
-        number = max(5, args.number // (100 if "batch" in name else 1))
-        us = us_per_call(call, number, 7)
+        calls = max(5, number // (100 if "batch" in name else 1))
+        us = us_per_call(call, calls, 7)
         print(f"{name:16} {us:9.1f} µs  ({us / floor_us:.1f}× floor)")
 
 

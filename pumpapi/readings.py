@@ -207,10 +207,41 @@ def _valid_records(records: list[Any]) -> TelemetryBatch | None:
         if not set(map(type, chain.from_iterable(numbers))) <= {float, int}:
             return None
         values = np.array(numbers, dtype=np.float64)
-        names, texts = set(machines), set(stamps)
-    except (KeyError, OverflowError, TypeError):  # a field missing, a huge int, unhashable
+    except (KeyError, OverflowError, TypeError):  # a field missing, a huge int
         return None
+    return _valid_columns(machines, stamps, values)
+
+
+def _valid_csv_rows(rows: list[list[str]], position: dict[str, int]) -> TelemetryBatch | None:
+    """CSV rows checked column by column like `_valid_records` (None at the first doubt): the
+    rows transposed into columns in C, each channel's text parsed to floats by numpy."""
+    if set(map(len, rows)) != {len(FIELDS)}:
+        return None
+    columns = list(zip(*rows, strict=True))
+    try:
+        values = np.column_stack(
+            [np.array(columns[position[name]], dtype=np.float64) for name in CHANNEL_NAMES]
+        )
+    except ValueError:  # a cell that is not a number
+        return None
+    if not np.isfinite(values).all():
+        return None
+    return _valid_columns(
+        list(columns[position[MACHINE]]), list(columns[position[TIMESTAMP]]), values
+    )
+
+
+def _valid_columns(
+    machines: list[Any], stamps: list[Any], values: np.ndarray
+) -> TelemetryBatch | None:
+    """The batch if its columns are all valid: values within the channels' ranges, machine
+    names well formed, timestamps aware and plausible; None otherwise."""
+    n = len(machines)
     if not ((values >= _MINIMA) & (values <= _MAXIMA)).all():  # NaN compares False too
+        return None
+    try:
+        names, texts = set(machines), set(stamps)
+    except TypeError:  # unhashable
         return None
     if any(_machine_problem(name) for name in names):
         return None
@@ -305,6 +336,9 @@ def from_csv(text: str, limit: int) -> TelemetryBatch:
     while rows and not rows[-1]:
         rows.pop()  # a trailing blank line is not a reading
     _check_size(len(rows), limit)
+    batch = _valid_csv_rows(rows, position)
+    if batch is not None:
+        return batch
     problems = _Problems()
     n = len(rows)
     machines: list[Any] = [_ABSENT] * n

@@ -11,8 +11,12 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pumpapi.blueprints.gru.schemas import (
+    EXAMPLE_READING,
+    ChannelReadingSchema,
+    HealthRequestSchema,
+)
 from pumpapi.blueprints.gru.schemas import READING as GRU_READING
-from pumpapi.blueprints.gru.schemas import ChannelReadingSchema, HealthRequestSchema
 from pumpapi.blueprints.lstm.schemas import MAX_SERIES_LENGTH, SeriesRequestSchema
 from pumpapi.blueprints.xgboost.schemas import READING as RISK_READING
 from pumpapi.blueprints.xgboost.schemas import RiskPredictRequestSchema, RiskReadingSchema
@@ -45,16 +49,20 @@ def _records(fast: NumberRecords, valid_values: bool):
     return st.dictionaries(names, _ANY_VALUE, min_size=size - 1, max_size=size + 1)
 
 
+#: Each fast path of a reading, with the schema it stands in for.
+_BOTH_READINGS = pytest.mark.parametrize(
+    ("fast", "schema"),
+    [(RISK_READING, RiskReadingSchema()), (GRU_READING, ChannelReadingSchema())],
+    ids=["xgboost", "gru"],
+)
+
+
 def _loads_as(schema: ma.Schema, records: list, matrix: np.ndarray, names) -> None:
     loaded = schema.load(records, many=True)
     assert np.array_equal(np.array([[r[n] for n in names] for r in loaded]), matrix)
 
 
-@pytest.mark.parametrize(
-    ("fast", "schema"),
-    [(RISK_READING, RiskReadingSchema()), (GRU_READING, ChannelReadingSchema())],
-    ids=["xgboost", "gru"],
-)
+@_BOTH_READINGS
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data())
 def test_what_the_fast_path_accepts_the_schema_loads_the_same(fast, schema, data):
@@ -65,11 +73,7 @@ def test_what_the_fast_path_accepts_the_schema_loads_the_same(fast, schema, data
     _loads_as(schema, records, matrix, fast.names)
 
 
-@pytest.mark.parametrize(
-    ("fast", "schema"),
-    [(RISK_READING, RiskReadingSchema()), (GRU_READING, ChannelReadingSchema())],
-    ids=["xgboost", "gru"],
-)
+@_BOTH_READINGS
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_plainly_valid_readings_take_the_fast_path(fast, schema, data):
@@ -144,16 +148,7 @@ _READING = {
     "tensao_bateria_v": 24.1,
     "tensao_alternador_v": 27.8,
 }
-_CHANNELS = {
-    "Eng_RPM": 1800,
-    "Cool_T": 80,
-    "Oil_P": 4.2,
-    "Oil_L": 78,
-    "Recalque": 6.0,
-    "Succao": 1.1,
-    "Bat_V": 26.4,
-    "Char_V": 27.2,
-}
+_CHANNELS = EXAMPLE_READING
 
 
 @pytest.fixture
@@ -237,11 +232,7 @@ def test_under_test_a_response_schema_refuses_an_answer_out_of_shape():
             _Answer().dump({"success": True, "value": 0.5, "undocumented": 1})
 
 
-@pytest.mark.parametrize(
-    ("fast", "schema"),
-    [(RISK_READING, RiskReadingSchema()), (GRU_READING, ChannelReadingSchema())],
-    ids=["xgboost", "gru"],
-)
+@_BOTH_READINGS
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data())
 def test_one_reading_is_judged_as_a_matrix_of_one(fast, schema, data):
