@@ -51,9 +51,8 @@ def key_matches(sent: str, keys: Iterable[str]) -> bool:
     return matched
 
 
-def check_api_key(keys: Iterable[str], purpose: str, req: Request | None = None) -> None:
-    """Raise Unauthorized (no key) or Forbidden (wrong key, or none configured)."""
-    req = req if req is not None else request._get_current_object()
+def check_api_key(keys: Iterable[str], purpose: str, req: Request) -> None:
+    """Raise Unauthorized (no key) or Forbidden (wrong key, or none configured) for `req`."""
     keys = tuple(keys)
     sent = req.headers.get(HEADER)
     if not sent:

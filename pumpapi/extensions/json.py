@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from flask.json.provider import JSONProvider
 
+from pumpapi.limits import read_json
+
 
 def utc_iso(moment: dt.datetime, timespec: str = "seconds") -> str:
     """An aware datetime as the API writes every timestamp: ISO 8601 in UTC, with a `Z`."""
@@ -31,8 +33,6 @@ class OrjsonProvider(JSONProvider):
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         if kwargs:
             return json.loads(s, **kwargs)
-        from pumpapi.limits import read_json  # limits imports the app's extensions
-
         return read_json(s)
 
     def response(self, *args: Any, **kwargs: Any):

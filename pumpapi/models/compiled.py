@@ -232,10 +232,6 @@ class CompiledPredictor:
         self.max_abs_diff: float | None = None
         self.checked_rows = 0
 
-    @property
-    def num_feature(self) -> int:
-        return int(self._predictor.num_feature)
-
     def shape_problem(self, features: int) -> str | None:
         """Why this library cannot stand for a binary classifier of `features` columns."""
         p = self._predictor
