@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pumpapi.errors import InvalidInput
+from pumpapi.extensions.fastpath import float_array
 from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS, MACHINE_NAME_MAX_LENGTH
 
 MACHINE = "machine"
@@ -203,11 +204,10 @@ def _valid_records(records: list[Any]) -> TelemetryBatch | None:
         machines = list(map(_get_machine, records))
         stamps = list(map(_get_timestamp, records))
         numbers = list(map(_get_channels, records))
-        # bool is an int to Python and numpy, never a reading to us; strings are not numbers.
-        if not set(map(type, chain.from_iterable(numbers))) <= {float, int}:
-            return None
-        values = np.array(numbers, dtype=np.float64)
-    except (KeyError, OverflowError, TypeError):  # a field missing, a huge int
+    except KeyError:  # a field missing
+        return None
+    values = float_array(numbers, chain.from_iterable(numbers))
+    if values is None:
         return None
     return _valid_columns(machines, stamps, values)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain
 from typing import Any
 
@@ -48,17 +48,26 @@ def _range_of(field: ma.fields.Field, name: str) -> tuple[float, float]:
     return float(ranges[0].min), float(ranges[0].max)
 
 
-def numbers(values: Any, minimum: float = -np.inf, maximum: float = np.inf) -> np.ndarray | None:
-    """`values` as a float64 array if it is a list of JSON numbers, all finite and within
-    [minimum, maximum]; None otherwise."""
-    if type(values) is not list or not set(map(type, values)) <= _NUMBER_TYPES:
+def float_array(data: Any, values: Iterable[Any]) -> np.ndarray | None:
+    """`data` (a list of numbers, or of rows of them) as a float64 array if each of its
+    `values` is a JSON number; None if any is not, or is an integer beyond a double. bool is an
+    int to Python and numpy, never a reading; strings are not numbers. Finiteness and ranges
+    are the caller's to check."""
+    if not set(map(type, values)) <= _NUMBER_TYPES:
         return None
     try:
-        array = np.array(values, dtype=np.float64)
-    except OverflowError:  # a JSON integer beyond a double
+        return np.array(data, dtype=np.float64)
+    except OverflowError:
         return None
-    # NaN fails both comparisons; infinity fails the finite check.
-    if not (np.isfinite(array).all() and (array >= minimum).all() and (array <= maximum).all()):
+
+
+def numbers(values: Any) -> np.ndarray | None:
+    """`values` as a float64 array if it is a list of JSON numbers, all finite; None
+    otherwise."""
+    if type(values) is not list:
+        return None
+    array = float_array(values, values)
+    if array is None or not np.isfinite(array).all():
         return None
     return array
 
@@ -93,15 +102,9 @@ class NumberRecords:
             rows = list(map(self._values, records))
         except KeyError:
             return None
-        # bool is an int to Python and numpy, never a reading; strings are not numbers.
-        if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
-            return None
-        try:
-            matrix = np.array(rows, dtype=np.float64)
-        except OverflowError:
-            return None
-        if not ((matrix >= self.minima) & (matrix <= self.maxima)).all():  # NaN fails too
-            return None
+        matrix = float_array(rows, chain.from_iterable(rows))
+        if matrix is None or not ((matrix >= self.minima) & (matrix <= self.maxima)).all():
+            return None  # NaN fails the comparisons too
         return matrix
 
     def row(self, record: Any) -> np.ndarray | None:
@@ -131,7 +134,3 @@ class NumberRecords:
         return np.array(list(map(self._values, records)), dtype=np.float64).reshape(
             len(records), len(self.names)
         )
-
-    def records(self, matrix: np.ndarray) -> list[dict[str, float]]:
-        """The matrix back as records (what the schema loads): for answers that echo input."""
-        return [dict(zip(self.names, row, strict=True)) for row in matrix.tolist()]
