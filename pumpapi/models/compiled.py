@@ -269,6 +269,16 @@ class CompiledPredictor:
         }
 
 
+def difference_from_booster(
+    predictor: CompiledPredictor, booster: xgboost.Booster, rows: np.ndarray
+) -> float:
+    """Largest |library - booster| on `rows`, both ways the library answers: a batch, and one
+    row at a time (its own entry point)."""
+    expected = booster.inplace_predict(rows)
+    one_by_one = np.concatenate([predictor.predict_row(row) for row in rows])
+    return max(max_abs_diff(predictor(rows), expected), max_abs_diff(one_by_one, expected))
+
+
 def load_compiled(
     version: ModelVersion,
     booster: xgboost.Booster,
@@ -311,10 +321,7 @@ def load_compiled(
             f"{where}: {name} does not fit: {problem}", logging.ERROR
         )
     rows = check_rows(booster, feature_order, feature_channels)
-    expected = booster.inplace_predict(rows)
-    # Both ways the library answers: a batch, and one row at a time.
-    one_by_one = np.concatenate([predictor.predict_row(row) for row in rows])
-    diff = max(max_abs_diff(predictor(rows), expected), max_abs_diff(one_by_one, expected))
+    diff = difference_from_booster(predictor, booster, rows)
     if not diff <= TOLERANCE:
         raise CompiledPredictorUnavailable(
             f"{where}: {name} differs from XGBoost by up to {diff:.3g} on {len(rows)} probe "

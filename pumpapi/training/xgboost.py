@@ -47,7 +47,7 @@ from pumpapi.models.compiled import (
     CompiledPredictor,
     check_rows,
     current_platform,
-    max_abs_diff,
+    difference_from_booster,
 )
 from pumpapi.models.store import ModelStore
 from pumpapi.models.xgboost import ARTIFACT, FEATURE_CHANNELS, FEATURE_ORDER, LABELS, NAME
@@ -337,7 +337,7 @@ def compile_predictor(booster: xgboost.Booster, path: Path) -> dict[str, Any] | 
                 log.debug("tl2cgen: %s", line.strip())
         predictor = CompiledPredictor(path)
         rows = check_rows(booster, FEATURE_ORDER, FEATURE_CHANNELS)
-        diff = max_abs_diff(predictor(rows), booster.inplace_predict(rows))
+        diff = difference_from_booster(predictor, booster, rows)
         del predictor
     except Exception as exc:  # never fail a training for the optional library
         path.unlink(missing_ok=True)
