@@ -7,6 +7,7 @@ run a bounded load through nginx while one instance is killed or drained, and co
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import os
 import shutil
@@ -171,26 +172,42 @@ def test_sigkill_of_an_instance_fails_no_request(proxy, record_property):
 
 def test_sigterm_drains_in_flight_requests(proxy, record_property):
     victim, survivor = proxy.instances
-    # A batch of 10,000 readings takes about half a second: in flight when SIGTERM arrives.
-    batch = {"instances": [READING] * 10_000}
+    # A batch whose body is sent in two halves, SIGTERM between them: the worker is reading it
+    # when the signal arrives, whatever the speed of the machine or of the model.
+    body = json.dumps({"instances": [READING] * 10_000}).encode()
+    half_sent, terminated = threading.Event(), threading.Event()
     answer: dict = {}
 
     def send_batch() -> None:
+        host, port = victim.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
         try:
-            response = requests.post(f"{victim.url}/model/xgboost/predict", json=batch, timeout=30)
-            answer["status"] = response.status_code
-            answer["results"] = len(response.json().get("results", []))
-        except requests.RequestException as exc:
+            connection.putrequest("POST", "/model/xgboost/predict")
+            connection.putheader("Content-Type", "application/json")
+            connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body[: len(body) // 2])
+            half_sent.set()
+            terminated.wait(timeout=30)
+            time.sleep(0.3)  # the worker has the signal while it waits for the rest
+            connection.send(body[len(body) // 2 :])
+            response = connection.getresponse()
+            answer["status"] = response.status
+            answer["results"] = len(json.loads(response.read()).get("results", []))
+        except (OSError, http.client.HTTPException) as exc:
             answer["error"] = repr(exc)
+        finally:
+            connection.close()
         answer["finished"] = time.monotonic()
 
     load = Load(f"{proxy.url}/model/xgboost/predict", concurrency=4).start()
     time.sleep(0.5)
     sender = threading.Thread(target=send_batch)
     sender.start()
-    time.sleep(0.15)
+    assert half_sent.wait(timeout=10)
+    time.sleep(0.1)  # the worker has accepted the connection and read the headers
     terminated_at = time.monotonic()
     victim.process.send_signal(signal.SIGTERM)
+    terminated.set()
     sender.join(timeout=30)
     victim.process.wait(timeout=30)
     time.sleep(0.5)
