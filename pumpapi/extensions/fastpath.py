@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -128,6 +128,28 @@ class NumberRecords:
             if not low <= value <= high:  # NaN fails; the bounds are finite
                 return None
         return np.array([values], dtype=np.float64)
+
+    def load_many(
+        self, data: Mapping[str, Any], key: str, limit: int, schema: ma.Schema, **load: Any
+    ) -> np.ndarray:
+        """The records of a body `{key: [record, ...]}` as a matrix: by `matrix` when the body
+        is plainly valid (that key alone, at most `limit` records), otherwise loaded by
+        `schema` (with `load` as its keyword arguments), which words what is wrong."""
+        records = data[key]
+        rows = None
+        if len(data) == 1 and isinstance(records, list) and len(records) <= limit:
+            rows = self.matrix(records)
+        if rows is None:
+            rows = self.loaded_matrix(schema.load(data, **load)[key])
+        return rows
+
+    def load_one(self, record: Any, schema: ma.Schema, **load: Any) -> np.ndarray:
+        """One record as a (1, k) matrix: by `row` when it is plainly valid, otherwise loaded
+        by `schema`, which words what is wrong."""
+        rows = self.row(record)
+        if rows is None:
+            rows = self.loaded_matrix([schema.load(record, **load)])
+        return rows
 
     def loaded_matrix(self, records: Sequence[dict[str, float]]) -> np.ndarray:
         """What the schema loaded (records of exactly these fields, as floats) as a matrix."""

@@ -161,9 +161,9 @@ def app_context():
 
 def _without_fast_paths(monkeypatch):
     for module in ("xgboost", "gru"):
-        monkeypatch.setattr(
-            f"pumpapi.blueprints.{module}.schemas.READING.matrix", lambda records: None
-        )
+        reading = f"pumpapi.blueprints.{module}.schemas.READING"
+        monkeypatch.setattr(f"{reading}.matrix", lambda records: None)
+        monkeypatch.setattr(f"{reading}.row", lambda record: None)
     monkeypatch.setattr("pumpapi.blueprints.lstm.schemas.numbers", lambda values: None)
 
 

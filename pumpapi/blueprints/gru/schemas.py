@@ -70,19 +70,10 @@ class HealthRequestSchema(Schema):
         self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None
     ) -> np.ndarray:
         if isinstance(data, Mapping) and "readings" in data:
-            readings = data["readings"]
-            window = None
-            if len(data) == 1 and isinstance(readings, list) and len(readings) <= WINDOW:
-                window = READING.matrix(readings)
-            if window is None:
-                loaded = _WINDOW_SCHEMA.load(data, partial=partial, unknown=unknown)
-                window = READING.loaded_matrix(loaded["readings"])
-            return window
-        window = READING.row(data)
-        if window is None:
-            loaded = _READING_SCHEMA.load(data, partial=partial, unknown=unknown)
-            window = READING.loaded_matrix([loaded])
-        return window
+            return READING.load_many(
+                data, "readings", WINDOW, _WINDOW_SCHEMA, partial=partial, unknown=unknown
+            )
+        return READING.load_one(data, _READING_SCHEMA, partial=partial, unknown=unknown)
 
 
 class HealthIndicesSchema(Schema):

@@ -82,20 +82,12 @@ class RiskPredictRequestSchema(Schema):
         self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None
     ) -> RiskRequest:
         if isinstance(data, Mapping) and "instances" in data:
-            instances = data["instances"]
-            rows = None
             limit = current_app.config["MAX_BATCH_SIZE"]
-            if len(data) == 1 and isinstance(instances, list) and len(instances) <= limit:
-                rows = READING.matrix(instances)
-            if rows is None:
-                loaded = _BATCH_SCHEMA.load(data, partial=partial, unknown=unknown)
-                rows = READING.loaded_matrix(loaded["instances"])
-            return RiskRequest(rows, batch=True)
-        rows = READING.row(data)
-        if rows is None:
-            rows = READING.loaded_matrix(
-                [_READING_SCHEMA.load(data, partial=partial, unknown=unknown)]
+            rows = READING.load_many(
+                data, "instances", limit, _BATCH_SCHEMA, partial=partial, unknown=unknown
             )
+            return RiskRequest(rows, batch=True)
+        rows = READING.load_one(data, _READING_SCHEMA, partial=partial, unknown=unknown)
         return RiskRequest(rows, batch=False)
 
 
