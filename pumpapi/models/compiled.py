@@ -7,7 +7,8 @@ run it (same platform, same tl2cgen) and it answers like XGBoost on `probe_rows`
 `TOLERANCE`); otherwise XGBoost's `inplace_predict` answers, and the reason is kept for /info.
 
 Why: `Booster.inplace_predict` on one reading costs ~300 µs here, nearly all of it XGBoost's
-Python wrapper; the compiled library answers it in ~50 µs, and 1,000 readings 3-4x faster.
+Python wrapper; the compiled library answers it in a few µs through its own entry point
+(`CompiledPredictor.predict_row`), and 1,000 readings 3-4x faster.
 Both compute in float32; only the order of the trees' summation differs (~3e-7 measured).
 """
 
