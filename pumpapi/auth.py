@@ -23,7 +23,7 @@ SECURITY_SCHEME = "ApiKeyAuth"
 
 #: Blueprints that stay open even when reads require a key: load balancers, health checks and
 #: people reading the docs carry no key.
-OPEN_BLUEPRINTS = frozenset({"health", "api-docs", "swagger_ui_assets"})
+OPEN_BLUEPRINTS = frozenset({"health", "inference-health", "api-docs", "swagger_ui_assets"})
 #: Endpoints outside those blueprints that stay open too: Prometheus scrapes /metrics without a
 #: key; nginx serves it to internal networks only (config/nginx.conf.j2).
 OPEN_ENDPOINTS = frozenset({"static", "metrics"})

@@ -24,6 +24,13 @@ class PumpAPIError(Exception):
         self.errors = errors
 
 
+class MalformedRequest(PumpAPIError):
+    """A request that does not follow its protocol (e.g. an Open Inference Protocol body whose
+    tensors do not match their shapes): 400, before any value is validated."""
+
+    status_code = 400
+
+
 class NotFound(PumpAPIError):
     status_code = 404
 

@@ -100,6 +100,9 @@ def _check_request_body() -> None:
     # A view may raise the body limit for itself (telemetry batches are larger than a reading).
     if view.body_limit_setting:
         req.max_content_length = int(app.config[view.body_limit_setting])
+    if view.reads_raw_body:
+        req.get_data(cache=True)  # 413 here if larger than the limit; the view decodes it
+        return
     accepted = view.accepted_media_types or ("application/json",)
     mimetype = req.mimetype
     if mimetype not in accepted and not (req.is_json and "application/json" in accepted):

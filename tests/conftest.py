@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.xgboost",
     "tests.fixtures.tensorflow",
     "tests.fixtures.gunicorn",
+    "tests.fixtures.inference",
 ]
 
 

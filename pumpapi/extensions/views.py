@@ -1,9 +1,10 @@
 """What a view declares about the requests it takes, read once per endpoint and method.
 
 Views declare class attributes the request hooks act on: `api_keys_setting` (auth),
-`body_limit_setting` and `accepted_media_types` (limits); flask-smorest records whether a method
-reads a JSON body. Looking them up on every request cost several µs of each; views cannot
-change once the app serves, so each endpoint's policy is read on its first request and kept.
+`body_limit_setting`, `accepted_media_types` and `reads_raw_body` (limits); flask-smorest
+records whether a method reads a JSON body. Looking them up on every request cost several µs of
+each; views cannot change once the app serves, so each endpoint's policy is read on its first
+request and kept.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class ViewPolicy:
     accepted_media_types: tuple[str, ...] | None
     #: Whether the method parses a JSON body (a flask-smorest `arguments` in `json`).
     reads_json_body: bool
+    #: Whether the view decodes its body itself, whatever its media type and bytes (the Open
+    #: Inference Protocol's binary tensors): only the size limit applies before the view.
+    reads_raw_body: bool = False
 
 
 _NO_VIEW = ViewPolicy(None, None, None, False)
@@ -39,6 +43,7 @@ def _policy_of(view: Any, method: str) -> ViewPolicy:
         body_limit_setting=getattr(holder, "body_limit_setting", None),
         accepted_media_types=tuple(accepted) if accepted is not None else None,
         reads_json_body=any(p.get("in") == "json" for p in parameters),
+        reads_raw_body=bool(getattr(holder, "reads_raw_body", False)),
     )
 
 

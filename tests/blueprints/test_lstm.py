@@ -165,3 +165,18 @@ def test_machine_predict_of_an_unknown_pump_is_404_with_the_spec_message(
 def test_bad_machine_queries_are_422_naming_the_parameter(client, query, field):
     body = _error(client.post(MACHINE, query_string=query), 422)
     assert field in body["errors"]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_the_seed_002_route_answers_exactly_like_the_family_route(client, method):
+    data = series(61, level=30.0, seed=4)
+    seed = client.open("/predict", method=method, json={"data": data})
+    assert seed.status_code == 200, seed.get_json()
+    assert seed.get_json() == client.post(PREDICT, json={"data": data}).get_json()
+    assert isinstance(seed.get_json()["prediction"], float)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_the_seed_002_route_refuses_a_short_series_with_its_message(client, method):
+    body = _error(client.open("/predict", method=method, json={"data": series(10)}), 422)
+    assert TOO_SHORT in body["error"]
