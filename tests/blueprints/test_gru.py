@@ -165,6 +165,7 @@ def test_openapi_documents_both_request_forms_and_the_bands(client):
     assert {p["name"] for p in spec["paths"][MACHINE]["post"]["parameters"]} == {
         "machine_name",
         "time_steps",
+        "explain",
     }
 
 

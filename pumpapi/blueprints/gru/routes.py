@@ -7,8 +7,10 @@ from typing import Any
 from flask.views import MethodView
 
 from pumpapi import db, models
+from pumpapi.blueprints.explanation_fields import ExplainQuerySchema
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
+from pumpapi.models.attribution import health_explanation
 from pumpapi.models.gru import PADDING, HealthAssessment, HealthIndexModel
 from pumpapi.models.timing import timed_inference
 
@@ -37,11 +39,17 @@ def _model() -> HealthIndexModel:
     return models.registry().get(FAMILY)  # 404 if not served here, 503 while not loaded
 
 
-def _answer(model: HealthIndexModel, assessment: HealthAssessment) -> dict[str, Any]:
-    return {
+def _answer(
+    model: HealthIndexModel, assessment: HealthAssessment, readings: Any, explain: bool
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {
         "success": True,
         "indices": assessment.indices,
         "status": assessment.status,
+    }
+    if explain:
+        answer["explanation"] = health_explanation(model, readings)
+    return answer | {
         "meta": {
             **model.window_meta(),
             "given_rows": assessment.given_rows,
@@ -55,6 +63,7 @@ def _answer(model: HealthIndexModel, assessment: HealthAssessment) -> dict[str, 
 @blp.route("/model/gru/predict")
 class Predict(MethodView):
     @blp.arguments(HealthRequestSchema)
+    @blp.arguments(ExplainQuerySchema, location="query")
     @blp.doc(
         requestBody={
             "content": {
@@ -80,7 +89,7 @@ class Predict(MethodView):
         422, description="A channel is missing, unknown, not a number or out of range."
     )
     @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
-    def post(self, body):
+    def post(self, body, query):
         """Lubrication and hydraulic health from posted readings
 
         Send one reading of the eight channels, keyed by name in any order: `Eng_RPM` (engine
@@ -96,11 +105,15 @@ class Predict(MethodView):
 
         `indices` are 0–100 (100 = as new); `status` bands them: `OK` ≥ 70, `ATENÇÃO` 40 to
         below 70 (plan an inspection), `ALERTA` < 40 (act now).
+
+        With `?explain=true` the answer also has `explanation`: for each index, the index
+        points each channel accounts for (occlusion against a healthy running pump) and the
+        channels lowering it most, in words.
         """
         model = _model()
         with timed_inference(model):
             assessment = model.assess(body)
-        return _answer(model, assessment)
+        return _answer(model, assessment, body, query["explain"])
 
 
 @blp.route("/machine/gru/predict")
@@ -117,13 +130,14 @@ class MachinePredict(MethodView):
         `/model/gru/predict`. A pump with fewer readings still gets an answer, padded the same
         way: compare `meta.fetched_rows` with `meta.requested_time_steps`. `meta.last_timestamp`
         is the newest reading used, so a pump that stopped reporting shows as stale.
+        `explain=true` adds the `explanation` described on `/model/gru/predict`.
         """
         model = _model()
         requested = query["time_steps"]
         window = db.store().latest_window(query["machine_name"], requested)
         with timed_inference(model):
             assessment = model.assess(window.values)
-        answer = _answer(model, assessment)
+        answer = _answer(model, assessment, window.values, query["explain"])
         answer["meta"].update(
             machine=window.machine,
             fetched_rows=len(window),

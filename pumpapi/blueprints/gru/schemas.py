@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from marshmallow import fields, validate
 
+from pumpapi.blueprints.explanation_fields import ReasonSchema, explain_field
 from pumpapi.blueprints.telemetry_fields import channel_field, machine_name_field
 from pumpapi.extensions.fastpath import NumberRecords
 from pumpapi.extensions.smorest import ResponseSchema, Schema
@@ -129,10 +130,37 @@ _STATUS_DESCRIPTION = (
 )
 
 
+class IndexExplanationSchema(Schema):
+    contributions = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={
+            "description": "Per channel, the index points it accounts for: the index minus the "
+            "index with that channel set to a healthy running pump's value over the whole "
+            "window (negative: the channel lowers the index).",
+            "example": {"Cool_T": -21.4, "Oil_P": -3.2, "Oil_L": 0.4},
+        },
+    )
+    reasons = fields.List(
+        fields.Nested(ReasonSchema),
+        metadata={"description": "The channels lowering the index most (at most 3)."},
+    )
+
+
+class HealthExplanationSchema(Schema):
+    method = fields.String(metadata={"example": "occlusion"})
+    units = fields.String(metadata={"example": "index points"})
+    lubrificacao = fields.Nested(IndexExplanationSchema)
+    hidraulico = fields.Nested(IndexExplanationSchema)
+
+
 class HealthResponseSchema(ResponseSchema):
     success = fields.Boolean(metadata={"example": True})
     indices = fields.Nested(HealthIndicesSchema, metadata={"description": _INDEX_DESCRIPTION})
     status = fields.Nested(HealthStatusSchema, metadata={"description": _STATUS_DESCRIPTION})
+    explanation = fields.Nested(
+        HealthExplanationSchema, metadata={"description": "With `explain=true`: why."}
+    )
     meta = fields.Nested(WindowMetaSchema)
 
 
@@ -142,6 +170,7 @@ class MachineHealthResponseSchema(HealthResponseSchema):
 
 class HealthMachineQuerySchema(Schema):
     machine_name = machine_name_field()
+    explain = explain_field()
     time_steps = fields.Integer(
         load_default=WINDOW,
         validate=validate.Range(

@@ -10,9 +10,11 @@ import numpy as np
 from flask.views import MethodView
 
 from pumpapi import db, models
+from pumpapi.blueprints.explanation_fields import ExplainQuerySchema
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
+from pumpapi.models.attribution import risk_explanations
 from pumpapi.models.timing import timed_inference
 from pumpapi.models.xgboost import FEATURE_ORDER, FailureRiskModel
 
@@ -41,8 +43,11 @@ def _model() -> FailureRiskModel:
     return models.registry().get(FAMILY)  # 503 while not loaded
 
 
-def _results(model: FailureRiskModel, rows: np.ndarray) -> list[dict[str, Any]]:
-    """One result per row (columns in FEATURE_ORDER), in order."""
+def _results(
+    model: FailureRiskModel, rows: np.ndarray, explain: bool = False
+) -> list[dict[str, Any]]:
+    """One result per row (columns in FEATURE_ORDER), in order; with `explain`, each with
+    the booster's per-feature contributions and the top reasons."""
     if model.feature_order != FEATURE_ORDER:
         rows = rows[:, [FEATURE_ORDER.index(name) for name in model.feature_order]]
     with timed_inference(model):
@@ -53,15 +58,23 @@ def _results(model: FailureRiskModel, rows: np.ndarray) -> list[dict[str, Any]]:
         "model_version": model.version.version,
         "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
     }
-    return [
+    results = [
         {"prediction": prediction, "probability": probability, "at_risk": at_risk, **common}
         for probability, prediction, at_risk in model.classify(probabilities)
     ]
+    if explain:
+        explanations = risk_explanations(
+            model.booster, rows, model.feature_order, model.feature_channels
+        )
+        for result, explanation in zip(results, explanations, strict=True):
+            result["explanation"] = explanation
+    return results
 
 
 @blp.route("/model/xgboost/predict")
 class Predict(MethodView):
     @blp.arguments(RiskPredictRequestSchema)
+    @blp.arguments(ExplainQuerySchema, location="query")
     @blp.doc(
         requestBody={
             "content": {
@@ -102,7 +115,7 @@ class Predict(MethodView):
     @blp.response(200, RiskPredictResponseSchema)
     @blp.alt_response(422, description="A field is missing, unknown, not a number or out of range.")
     @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
-    def post(self, body):
+    def post(self, body, query):
         """Failure risk of one reading, or of a batch
 
         Send one reading of the four features, keyed by name in any order:
@@ -115,8 +128,13 @@ class Predict(MethodView):
         A batch `{"instances": [reading, ...]}` (1 to MAX_BATCH_SIZE readings) is answered with
         `results`, one per reading, in the same order. Values outside a sensor's physical range,
         NaN, Infinity, strings and unknown fields are rejected with 422 naming the field.
+
+        With `?explain=true` each result also has `explanation`: the booster's exact
+        per-feature `contributions` (TreeSHAP, in log-odds; with `bias` they sum to `margin`,
+        whose logistic is the booster's probability) and `reasons`, the features raising the
+        risk, largest first, in words (e.g. "pressão do óleo baixa: 1.1 bar").
         """
-        results = _results(_model(), body.rows)
+        results = _results(_model(), body.rows, query["explain"])
         if body.batch:
             return {"success": True, "results": results}
         return {"success": True, "result": results[0]}
@@ -152,7 +170,8 @@ class MachinePredict(MethodView):
         the `reading` it used: its timestamp and the four feature values, so a stale reading
         (a pump that stopped reporting) is visible to the caller. A reading of a stopped pump
         (engine speed and oil pressure at 0) is a valid input: the model is trained on stopped
-        readings too, and answers the risk observed for idle pumps.
+        readings too, and answers the risk observed for idle pumps. `explain=true` adds the
+        `explanation` described on `/model/xgboost/predict`.
         """
         model = _model()
         machine = query["machine_name"]
@@ -167,7 +186,9 @@ class MachinePredict(MethodView):
                     f"valid {channel} value; no prediction can be made from it."
                 )
             features[name] = float(value)
-        (result,) = _results(model, np.array([[features[name] for name in FEATURE_ORDER]]))
+        (result,) = _results(
+            model, np.array([[features[name] for name in FEATURE_ORDER]]), query["explain"]
+        )
         result["machine"] = reading.machine
         result["reading"] = {"timestamp": utc_iso(reading.timestamp), "features": features}
         return {"success": True, "result": result}

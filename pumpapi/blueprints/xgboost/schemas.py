@@ -10,6 +10,7 @@ import numpy as np
 from flask import current_app
 from marshmallow import ValidationError, fields, pre_load, validate
 
+from pumpapi.blueprints.explanation_fields import ReasonSchema, explain_field
 from pumpapi.blueprints.telemetry_fields import channel_field, machine_name_field
 from pumpapi.extensions.fastpath import NumberRecords
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
@@ -91,6 +92,36 @@ class RiskPredictRequestSchema(Schema):
         return RiskRequest(rows, batch=False)
 
 
+class RiskExplanationSchema(Schema):
+    method = fields.String(metadata={"example": "treeshap"})
+    units = fields.String(metadata={"example": "log-odds"})
+    bias = fields.Float(metadata={"description": "The booster's base margin."})
+    margin = fields.Float(
+        metadata={
+            "description": "bias + the sum of the contributions: the booster's log-odds, whose "
+            "logistic is its probability."
+        }
+    )
+    contributions = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={
+            "description": "Per feature, exact TreeSHAP contribution in log-odds (positive "
+            "raises the risk).",
+            "example": {
+                "rotacao_motor_rpm": 0.02,
+                "pressao_oleo_bar": 1.35,
+                "tensao_bateria_v": -0.04,
+                "tensao_alternador_v": 0.11,
+            },
+        },
+    )
+    reasons = fields.List(
+        fields.Nested(ReasonSchema),
+        metadata={"description": "The features raising the risk, largest first (at most 3)."},
+    )
+
+
 class RiskResultSchema(Schema):
     prediction = fields.String(
         metadata={
@@ -121,6 +152,9 @@ class RiskResultSchema(Schema):
             "example": "2025-09-27T13:30:00Z",
         }
     )
+    explanation = fields.Nested(
+        RiskExplanationSchema, metadata={"description": "With `explain=true`: why."}
+    )
 
 
 class RiskPredictResponseSchema(ResponseSchema):
@@ -134,6 +168,7 @@ class RiskPredictResponseSchema(ResponseSchema):
 
 class RiskMachineQuerySchema(Schema):
     machine_name = machine_name_field()
+    explain = explain_field()
 
 
 class RiskReadingUsedSchema(Schema):
