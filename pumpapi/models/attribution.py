@@ -127,7 +127,9 @@ def risk_explanations(
     `bias` (log-odds; their sum is `margin`), and `reasons`: the features raising the risk."""
     import xgboost
 
-    matrix = xgboost.DMatrix(rows, feature_names=list(feature_order))
+    # One thread, like every prediction here: an OpenMP pool started in a forked worker after
+    # the master used one can hang (gunicorn preloads the booster in the master).
+    matrix = xgboost.DMatrix(rows, feature_names=list(feature_order), nthread=1)
     contributions = booster.predict(matrix, pred_contribs=True)
     margins = booster.predict(matrix, output_margin=True)
     explanations = []

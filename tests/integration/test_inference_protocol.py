@@ -142,3 +142,21 @@ def test_a_seed_002_client_works_unchanged(server):
     short = requests.get(f"{server.url}/predict", json={"data": data[:59]}, timeout=10)
     assert short.status_code == 422
     assert "Input data must have at least 60 values" in short.json()["error"]
+
+
+def test_explanations_through_gunicorn_workers(server):
+    """Explanations run in forked workers (XGBoost and LiteRT preloaded by the master)."""
+    reading = {**READINGS[1]}
+    risk = requests.post(
+        f"{server.url}/model/xgboost/predict?explain=true", json=reading, timeout=10
+    ).json()["result"]["explanation"]
+    assert risk["bias"] + sum(risk["contributions"].values()) == pytest.approx(
+        risk["margin"], abs=1e-4
+    )
+    window = [
+        dict(zip(CHANNEL_NAMES, (1800.0, 82.0, 4.5, 78.0, 6.0, 1.1, 24.6, 27.8), strict=True))
+    ] * 60
+    health = requests.post(
+        f"{server.url}/model/gru/predict?explain=true", json={"readings": window}, timeout=10
+    ).json()
+    assert set(health["explanation"]) == {"method", "units", "lubrificacao", "hidraulico"}
