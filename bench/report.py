@@ -49,9 +49,26 @@ def _sustained_p99(results: dict[str, Any]) -> float | None:
     return max(w["p99_ms"] for w in windows) if windows else None
 
 
+def _ratio_of(name: str, reference: str) -> Callable[[dict[str, Any]], float | None]:
+    """One endpoint's throughput as a share of another's, both measured against the floor in
+    the same rounds (so the ratio of their ratios compares them on the same machine)."""
+
+    def read(results: dict[str, Any]) -> float | None:
+        found, base = summary(results, name), summary(results, reference)
+        if found is None or base is None or not base["ratio"]:
+            return None
+        return found["ratio"] / base["ratio"]
+
+    return read
+
+
 TARGETS: tuple[Target, ...] = (
     Target("xgboost predict (single) ÷ floor", 0.75, True, "×", _field("xgboost_single", "ratio")),
     Target("xgboost predict (single) p99", 10, False, "ms", _field("xgboost_single", "p99_ms")),
+    Target(
+        "V2 xgboost infer ÷ xgboost predict", 0.9, True, "×",
+        _ratio_of("v2_xgboost", "xgboost_single"),
+    ),
     Target("gru predict ÷ floor", 0.6, True, "×", _field("gru", "ratio")),
     Target("machine predict ÷ floor", 0.5, True, "×", _field("machine", "ratio")),
     Target("machine predict p99", 15, False, "ms", _field("machine", "p99_ms")),

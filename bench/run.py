@@ -80,6 +80,18 @@ class Endpoint:
 def endpoints() -> list[Endpoint]:
     """Every endpoint the issue names, with the body it is measured with."""
     lstm_series = [round(4.0 + 0.01 * i, 3) for i in range(WINDOW)]
+    # The Open Inference Protocol's body of the same reading (features in FEATURE_ORDER, the
+    # order the bench's model is trained in).
+    v2_features = {
+        "inputs": [
+            {
+                "name": "features",
+                "datatype": "FP32",
+                "shape": [1, 4],
+                "data": list(XGBOOST_READING.values()),
+            }
+        ]
+    }
     return [
         Endpoint(
             "xgboost_single", "xgboost predict (1 reading)", "POST", "/model/xgboost/predict",
@@ -91,8 +103,20 @@ def endpoints() -> list[Endpoint]:
             rows_per_request=BATCH,
         ),
         Endpoint(
+            "xgboost_explain", "xgboost predict (1 reading, explain=true)", "POST",
+            "/model/xgboost/predict?explain=true", XGBOOST_READING,
+        ),
+        Endpoint(
+            "v2_xgboost", "V2 xgboost infer (1 reading, JSON)", "POST",
+            "/v2/models/xgboost/infer", v2_features,
+        ),
+        Endpoint(
             "gru", f"gru predict ({WINDOW} readings)", "POST", "/model/gru/predict",
             {"readings": [GRU_READING] * WINDOW},
+        ),
+        Endpoint(
+            "gru_explain", f"gru predict ({WINDOW} readings, explain=true)", "POST",
+            "/model/gru/predict?explain=true", {"readings": [GRU_READING] * WINDOW},
         ),
         Endpoint(
             "lstm", f"lstm predict ({WINDOW} values)", "POST", "/model/lstm/predict",
@@ -186,6 +210,7 @@ def model_times(store: Path) -> dict[str, dict[str, float]]:
     import numpy as np
 
     from pumpapi import create_app
+    from pumpapi.models.attribution import health_explanation, risk_explanations
     from pumpapi.telemetry import BY_NAME
 
     app = create_app({"MODEL_STORE": str(store), "MODEL_FAMILIES": FAMILIES})
@@ -215,6 +240,14 @@ def model_times(store: Path) -> dict[str, dict[str, float]]:
         "xgboost_assess_1": best_us(lambda: xgboost.assess(XGBOOST_READING), 2000),
         "xgboost_assess_1000": best_us(lambda: xgboost.assess(batch), 20),
         "gru_assess_60": best_us(lambda: gru.assess(window), 500),
+        # Explanations, paid only when asked: TreeSHAP of one reading, occlusion of a window.
+        "xgboost_explain_1": best_us(
+            lambda: risk_explanations(
+                xgboost.booster, one_row, xgboost.feature_order, xgboost.feature_channels
+            ),
+            500,
+        ),
+        "gru_explain_60": best_us(lambda: health_explanation(gru, window), 100),
         "lstm_forecast_60": best_us(lambda: lstm.forecast(series), 500),
         "flask_xgboost_single_in_process": best_us(
             lambda: client.post(
