@@ -20,20 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES
+from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES, CHANNELS
 
-#: A healthy running pump: what "high" and "low" are said against, and what a channel is set
-#: to when it is occluded. The xgboost features are the SPEC's healthy example reading.
-HEALTHY_REFERENCE: dict[str, float] = {
-    "Eng_RPM": 1800.0,
-    "Cool_T": 82.0,
-    "Oil_P": 4.5,
-    "Oil_L": 78.0,
-    "Recalque": 6.0,
-    "Succao": 1.1,
-    "Bat_V": 24.6,
-    "Char_V": 27.8,
-}
+#: A healthy running pump (each channel's `nominal`): what "high" and "low" are said against,
+#: and what a channel is set to when it is occluded.
+HEALTHY_REFERENCE: dict[str, float] = {c.name: c.nominal for c in CHANNELS}
 
 #: Each channel in words: (noun phrase, grammatical gender of "alto/alta", unit, decimals).
 _WORDS: dict[str, tuple[str, str, str, int]] = {

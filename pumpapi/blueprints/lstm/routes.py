@@ -85,6 +85,8 @@ def _series_operation(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @blp.route("/model/lstm/predict")
+# The original LSTM service's route (seed-002): its clients call it unchanged.
+@blp.route("/predict", endpoint="SeedPredict")
 class Predict(MethodView):
     @_series_operation
     def post(self, body):
@@ -163,27 +165,3 @@ class Info(MethodView):
         the persistence forecast (next value = last value), and MASE (below 1 beats it).
         """
         return {"success": True, "model_info": _model().info()}
-
-
-@blp.route("/predict")
-class SeedPredict(MethodView):
-    """The original LSTM service's route (seed-002): its clients call it unchanged."""
-
-    @_series_operation
-    def post(self, body):
-        return _forecast_series(body)
-
-    @_series_operation
-    def get(self, body):
-        return _forecast_series(body)
-
-    post.__doc__ = (
-        "Forecast the next value of a posted series (the original service's route)"
-        + _SERIES_DESCRIPTION
-        + "\nThe same as `/model/lstm/predict`, kept for clients of the original service."
-    )
-    get.__doc__ = (
-        "Forecast the next value of a series (the original service's route, GET with a body)"
-        + _SERIES_DESCRIPTION
-        + "\nThe same as `/model/lstm/predict`, kept for clients of the original service."
-    )

@@ -15,14 +15,7 @@ from pumpapi.telemetry import CHANNELS, MACHINE_NAME_MAX_LENGTH
 EXAMPLE_READING = {
     "machine": "MOTOBOMBA-007",
     "timestamp": "2025-09-27T13:30:00Z",
-    "Eng_RPM": 1800.0,
-    "Cool_T": 82.0,
-    "Oil_P": 4.5,
-    "Oil_L": 78.0,
-    "Recalque": 6.0,
-    "Succao": 1.1,
-    "Bat_V": 24.6,
-    "Char_V": 27.8,
+    **{c.name: c.nominal for c in CHANNELS},
 }
 
 CSV_EXAMPLE = ",".join(FIELDS) + "\n" + ",".join(str(EXAMPLE_READING[f]) for f in FIELDS) + "\n"
