@@ -76,9 +76,9 @@ def _check_key() -> None:
         # allowed methods, no data), so there is nothing to protect.
         return
     app = current_app._get_current_object()
-    setting = views.policy(app, req).api_keys_setting
-    if setting:
-        check_api_key(app.config[setting], "Sending telemetry", req)
+    policy = views.policy(app, req)
+    if policy.api_keys_setting:
+        check_api_key(app.config[policy.api_keys_setting], policy.api_keys_purpose, req)
         return
     read_keys = tuple(app.config.get("READ_API_KEYS") or ())
     if not read_keys or req.blueprint in OPEN_BLUEPRINTS or req.endpoint in OPEN_ENDPOINTS:

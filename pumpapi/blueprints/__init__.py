@@ -4,6 +4,15 @@ Each module exposes `register_blueprints(api)`. `MODULES` is ordered: it sets th
 tags in the OpenAPI document.
 """
 
-from pumpapi.blueprints import gru, health, inference, lstm, machines, telemetry, xgboost
+from pumpapi.blueprints import (
+    events,
+    gru,
+    health,
+    inference,
+    lstm,
+    machines,
+    telemetry,
+    xgboost,
+)
 
-MODULES = (health, xgboost, gru, lstm, machines, telemetry, inference)
+MODULES = (health, xgboost, gru, lstm, machines, telemetry, events, inference)

@@ -214,7 +214,7 @@ def ingest_batch(
 
 
 @contextmanager
-def _write_errors() -> Iterator[None]:
+def write_errors() -> Iterator[None]:
     """Errors only a writer meets, turned into 503s that say what to fix or retry."""
     try:
         yield
@@ -254,7 +254,7 @@ def store_batch(batch: TelemetryBatch, store: TelemetryStore | None = None) -> I
     timeout = int(current_app.config["INGEST_STATEMENT_TIMEOUT_MS"])
 
     def write(conn: psycopg.Connection) -> IngestResult:
-        with _write_errors():
+        with write_errors():
             return ingest_batch(conn, batch, statement_timeout_ms=timeout)
 
     # Safe to run twice (`run` retries on a lost connection): readings already stored are

@@ -28,6 +28,9 @@ class ViewPolicy:
     #: Whether the view decodes its body itself, whatever its media type and bytes (the Open
     #: Inference Protocol's binary tensors): only the size limit applies before the view.
     reads_raw_body: bool = False
+    #: What the keys of `api_keys_setting` allow, as refusals say it ("Sending telemetry
+    #: requires an API key ...").
+    api_keys_purpose: str = "Writing"
 
 
 _NO_VIEW = ViewPolicy(None, None, None, False)
@@ -44,6 +47,7 @@ def _policy_of(view: Any, method: str) -> ViewPolicy:
         accepted_media_types=tuple(accepted) if accepted is not None else None,
         reads_json_body=any(p.get("in") == "json" for p in parameters),
         reads_raw_body=bool(getattr(holder, "reads_raw_body", False)),
+        api_keys_purpose=getattr(holder, "api_keys_purpose", "Writing"),
     )
 
 

@@ -110,3 +110,24 @@ def test_ingestion_given_the_reader_answers_503_saying_what_to_fix(make_app, rol
     assert response.status_code == 503
     assert "INGEST_DATABASE_URL" in response.get_json()["error"]
     assert response.headers["Retry-After"]
+
+
+def test_events_are_written_by_the_writer_and_read_by_the_reader(make_app, roles):
+    reader_url, writer_url = roles
+    event = {"machine": "MOTOBOMBA-007", "timestamp": "2025-09-27T13:30:00Z", "kind": "repair"}
+    app = make_app(DATABASE_URL=reader_url, INGEST_DATABASE_URL=writer_url, INGEST_API_KEYS=(KEY,))
+    alone = make_app(DATABASE_URL=reader_url, INGEST_API_KEYS=(KEY,))
+    try:
+        client = app.test_client()
+        sent = client.post("/machine/events", json={"events": [event]}, headers={"X-API-Key": KEY})
+        assert sent.status_code == 200 and sent.get_json()["inserted"] == 1
+        assert client.get("/machine/events").get_json()["count"] == 1
+        refused = alone.test_client().post(
+            "/machine/events", json={"events": [event]}, headers={"X-API-Key": KEY}
+        )
+        assert refused.status_code == 503
+        assert "INGEST_DATABASE_URL" in refused.get_json()["error"]
+    finally:
+        for each in (app, alone):
+            each.extensions["pumpapi.db"].close()
+            each.extensions["pumpapi.ingest"].close()

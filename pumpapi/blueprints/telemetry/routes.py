@@ -65,6 +65,7 @@ def _batch() -> readings.TelemetryBatch:
 class Telemetry(MethodView):
     #: Read by pumpapi.auth and pumpapi.limits before the view runs.
     api_keys_setting = "INGEST_API_KEYS"
+    api_keys_purpose = "Sending telemetry"
     accepted_media_types = (JSON, CSV)
     body_limit_setting = "INGEST_MAX_CONTENT_LENGTH"
 
