@@ -69,6 +69,10 @@ TARGETS: tuple[Target, ...] = (
         "V2 xgboost infer ÷ xgboost predict", 0.9, True, "×",
         _ratio_of("v2_xgboost", "xgboost_single"),
     ),
+    Target(
+        "xgboost predict with ÷ without the prediction log", 0.95, True, "×",
+        _ratio_of("xgboost_single", "xgboost_single_nolog"),
+    ),
     Target("gru predict ÷ floor", 0.6, True, "×", _field("gru", "ratio")),
     Target("machine predict ÷ floor", 0.5, True, "×", _field("machine", "ratio")),
     Target("machine predict p99", 15, False, "ms", _field("machine", "p99_ms")),

@@ -75,6 +75,8 @@ class Endpoint:
     rows_per_request: int = 1
     script: str = "post"
     random_pump: bool = False
+    #: Which app serves it: `app`, or `app_nolog` (the same with the prediction log off).
+    server: str = "app"
 
 
 def endpoints() -> list[Endpoint]:
@@ -96,6 +98,10 @@ def endpoints() -> list[Endpoint]:
         Endpoint(
             "xgboost_single", "xgboost predict (1 reading)", "POST", "/model/xgboost/predict",
             XGBOOST_READING,
+        ),
+        Endpoint(
+            "xgboost_single_nolog", "xgboost predict (1 reading), prediction log off", "POST",
+            "/model/xgboost/predict", XGBOOST_READING, server="app_nolog",
         ),
         Endpoint(
             "xgboost_batch", f"xgboost predict ({BATCH:,} readings)", "POST",
@@ -348,9 +354,11 @@ class Gunicorn:
 class Load:
     """Runs wrk against the app and the floor; request bodies are written once to files."""
 
-    def __init__(self, workdir: Path, app_url: str, floor_url: str, pumps: int, duration: int):
+    def __init__(
+        self, workdir: Path, app_urls: dict[str, str], floor_url: str, pumps: int, duration: int
+    ):
         self.workdir = workdir
-        self.app_url = app_url
+        self.app_urls = app_urls
         self.floor_url = floor_url
         self.pumps = pumps
         self.duration = duration
@@ -371,7 +379,7 @@ class Load:
         self, endpoint: Endpoint, connections: int, seconds: int | None = None
     ) -> measure.WrkResult:
         seconds = seconds or self.duration
-        url = self.app_url + endpoint.path
+        url = self.app_urls[endpoint.server] + endpoint.path
         if endpoint.script == "ingest":
             # A new run number, so that no request resends readings an earlier run stored.
             self.ingest_runs += 1
@@ -446,6 +454,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         env.pop("PUMPAPI_ACCESS_LOG", None)
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env["PUMPAPI_PREDICTION_LOG"] = "true"
         app = Gunicorn("wsgi:app", env, "/health/ready", workdir / "app.log")
         floor = Gunicorn("bench.floor_app:app", env, "/", workdir / "floor.log")
         servers += [app, floor]
@@ -454,8 +463,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "floor": round(floor.start(), 2),
         }
         say(f"app ready in {results['start_to_ready_s']['app']} s; logs in {workdir}")
-        load = Load(workdir, app.url, floor.url, args.pumps, args.duration)
         chosen = [e for e in endpoints() if not args.only or e.name in args.only]
+        urls = {"app": app.url}
+        if any(e.server == "app_nolog" for e in chosen):
+            # The same app with the prediction log off: what the log costs on the hot path.
+            nolog = Gunicorn(
+                "wsgi:app",
+                {**env, "PUMPAPI_PREDICTION_LOG": "false"},
+                "/health/ready",
+                workdir / "app-nolog.log",
+            )
+            servers.append(nolog)
+            nolog.start()
+            urls["app_nolog"] = nolog.url
+        load = Load(workdir, urls, floor.url, args.pumps, args.duration)
         runs: dict[str, dict[str, list]] = {
             f"{e.name}@c{c}": {"endpoint": [], "floor": []}
             for e in chosen

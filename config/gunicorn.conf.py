@@ -118,4 +118,8 @@ def on_exit(server):
 def worker_exit(server, worker):
     wsgi = getattr(worker, "wsgi", None)
     if wsgi is not None:
+        # What the prediction log still holds is written before the worker goes.
+        from pumpapi.db import predictions
+
+        predictions.of(wsgi).close()
         _telemetry_store(worker).close()

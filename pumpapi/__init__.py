@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from pumpapi import auth, cors, db, limits, models, observability
-    from pumpapi.db import ingest
+    from pumpapi.db import ingest, predictions
     from pumpapi.extensions import json, smorest, views
 
     app.json = json.OrjsonProvider(app)
@@ -36,6 +36,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["pumpapi.api"] = smorest.init_app(app)
     db.init_app(app)
     ingest.init_app(app)
+    predictions.init_app(app)
     models.init_app(app)
     # Before auth and limits: refused requests get a request id, a log line and a count too.
     observability.init_app(app)

@@ -207,6 +207,37 @@ SETTINGS: tuple[Setting, ...] = (
         "Longest a telemetry batch may take to write (ms) before answering 503.",
     ),
     Setting(
+        "PREDICTION_LOG",
+        "PUMPAPI_PREDICTION_LOG",
+        True,
+        _bool,
+        "Record every prediction (inputs, output, version, latency) in PostgreSQL's `predictions` "
+        "table, off the request path, through INGEST_DATABASE_URL's writer role (else "
+        "DATABASE_URL). Needs a database; never fails or delays a prediction.",
+    ),
+    Setting(
+        "PREDICTION_LOG_BUFFER",
+        "PUMPAPI_PREDICTION_LOG_BUFFER",
+        10_000,
+        int,
+        "Most predictions a worker holds before writing them (and 64 MiB of bodies at most); "
+        "beyond, the oldest are dropped and counted.",
+    ),
+    Setting(
+        "PREDICTION_LOG_FLUSH_SECONDS",
+        "PUMPAPI_PREDICTION_LOG_FLUSH_SECONDS",
+        1.0,
+        float,
+        "How often each worker writes its buffered predictions (one COPY).",
+    ),
+    Setting(
+        "PREDICTION_LOG_RETENTION_DAYS",
+        "PUMPAPI_PREDICTION_LOG_RETENTION_DAYS",
+        30,
+        int,
+        "Days of predictions kept: older day partitions are dropped.",
+    ),
+    Setting(
         "LOG_FORMAT",
         "PUMPAPI_LOG_FORMAT",
         "json",

@@ -24,6 +24,9 @@ def make_app(tmp_path):
         config.setdefault("MODEL_FAMILIES", ())
         config.setdefault("DATABASE_URL", None)
         config.setdefault("TESTING", True)
+        # A writer thread and connection per app would pile up over the session: the tests of
+        # the prediction log turn it on (gunicorn-served tests run with the default, on).
+        config.setdefault("PREDICTION_LOG", False)
         return create_app(config)
 
     return build

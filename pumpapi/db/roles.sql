@@ -1,8 +1,9 @@
 -- PumpAPI's two database roles, granted what each needs and nothing more.
 --
 --   {reader}: the serving path (DATABASE_URL): reads pumps and readings.
---   {writer}: ingestion (INGEST_DATABASE_URL, `pumpapi telemetry load`): reads, adds pumps,
---             readings (through a temporary staging table) and events; never updates or deletes.
+--   {writer}: ingestion (INGEST_DATABASE_URL, `pumpapi telemetry load`) and the prediction log:
+--             reads, adds pumps, readings (through a temporary staging table), events and
+--             predictions; never updates or deletes.
 --
 -- Applied by `pumpapi db roles` (pumpapi.db.roles.grant_roles), which creates the roles when
 -- missing and fills in the quoted names of the roles, the schema and the database. Run it after
@@ -12,13 +13,18 @@
 GRANT CONNECT ON DATABASE {database} TO {reader}, {writer};
 GRANT USAGE ON SCHEMA {schema} TO {reader}, {writer};
 
-GRANT SELECT ON {schema}.pumps, {schema}.readings, {schema}.events, {schema}.schema_migrations
-    TO {reader};
+GRANT SELECT ON {schema}.pumps, {schema}.readings, {schema}.events, {schema}.predictions,
+    {schema}.schema_migrations TO {reader};
 -- Belt and braces: even a table granted by mistake later cannot be written by the reader.
 ALTER ROLE {reader} SET default_transaction_read_only = on;
 
 GRANT SELECT ON {schema}.pumps, {schema}.readings, {schema}.events, {schema}.schema_migrations
     TO {writer};
 GRANT INSERT ON {schema}.pumps, {schema}.readings, {schema}.events TO {writer};
+-- The prediction log: rows added in batches, day partitions created and dropped through the
+-- owner's functions (the writer has no DDL right of its own).
+GRANT INSERT ON {schema}.predictions TO {writer};
+GRANT EXECUTE ON FUNCTION {schema}.prediction_log_partitions(date, integer),
+    {schema}.prediction_log_drop_before(date) TO {writer};
 -- The staging table of each batch is temporary.
 GRANT TEMPORARY ON DATABASE {database} TO {writer};

@@ -135,6 +135,17 @@ def request_finished(
     _record_pool(telemetry)
 
 
+PREDICTION_LOG_DROPPED = Counter(
+    "pumpapi_prediction_log_dropped_total",
+    "Predictions the prediction log could not record (PostgreSQL down, buffer full).",
+)
+
+
+def prediction_log_dropped(rows: int) -> None:
+    """Count rows of the prediction log that were dropped (see pumpapi.db.predictions)."""
+    PREDICTION_LOG_DROPPED.inc(rows)
+
+
 def observe_inference(family: str, version: str, seconds: float, outcome: str = "ok") -> None:
     """Record one prediction call of a model (see pumpapi.models.timing)."""
     key = (family, version, outcome)
