@@ -120,3 +120,26 @@ def read_events(
         _READ, {"machine": machine, "since": since, "until": until, "limit": limit}
     ).fetchall()
     return [Event(*row) for row in rows]
+
+
+def simulated_events(history: Any) -> list[Event]:
+    """The failures of a simulated pump history as events (the demo fleet's labels): each
+    failure step with the fault that caused it, `other` when none did."""
+    faults = {fault.failure: fault.kind for fault in getattr(history, "faults", []) or []}
+    failures = getattr(history, "failures", None)
+    if failures is None:
+        return []
+    events = []
+    for step in sorted({int(s) for s in failures}):
+        if not 0 <= step < len(history.timestamps):
+            continue
+        moment = history.timestamps[step].astype("datetime64[us]").astype(dt.datetime)
+        events.append(
+            Event(
+                machine=history.name,
+                timestamp=moment.replace(tzinfo=dt.UTC),
+                kind="failure",
+                cause=faults.get(step) or "other",
+            )
+        )
+    return events

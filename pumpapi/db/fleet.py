@@ -131,19 +131,26 @@ def _connection(conninfo_or_conn: str | psycopg.Connection) -> Iterator[psycopg.
 
 
 def copy_fleet(conninfo_or_conn: str | psycopg.Connection, fleet: Iterable[PumpHistory]) -> int:
-    """Bulk-load pump histories with binary COPY; returns the readings inserted.
+    """Bulk-load pump histories with binary COPY, and their failures as events; returns the
+    readings inserted.
 
     Idempotent: loading the same fleet again inserts nothing. Each pump is committed on its own
     (unless the connection given is inside a transaction, which then decides), so an interrupted
     load keeps what it did and a re-run completes it. Ends with ANALYZE so that the planner
     knows the new table sizes at once.
     """
+    from pumpapi.db.events import simulated_events, store_events
+
     total = 0
     with _connection(conninfo_or_conn) as conn:
         for history in fleet:
             inserted = load_history(conn, history)
             log.info("loaded %d readings of %s", inserted, history.name)
             total += inserted
+            # A simulated pump's failures are its labels, stored like a real fleet's events.
+            events = simulated_events(history)
+            if events:
+                store_events(conn, events)
         if total:
             with conn.transaction():
                 conn.execute("ANALYZE pumps, readings")

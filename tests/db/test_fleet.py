@@ -96,3 +96,29 @@ def _pool_settings():
     from pumpapi import settings
 
     return {k: v for k, v in settings.defaults().items() if k.startswith("DB_")}
+
+
+def test_a_simulated_fleet_brings_its_failures_as_events(database_url):
+    import dataclasses
+
+    import psycopg
+
+    from pumpapi import simulator
+    from pumpapi.db import copy_fleet, to_conninfo
+
+    physics = dataclasses.replace(
+        simulator.DEFAULT_PHYSICS,
+        fault_rate_per_day={
+            k: 8 * v for k, v in simulator.DEFAULT_PHYSICS.fault_rate_per_day.items()
+        },
+    )
+    fleet = simulator.simulate_fleet(6, 8_000, seed=3, physics=physics)
+    expected = sum(len(set(map(int, h.failures))) for h in fleet)
+    assert expected > 0
+    copy_fleet(to_conninfo(database_url), fleet)
+    copy_fleet(to_conninfo(database_url), fleet)  # a re-run adds nothing
+    with psycopg.connect(database_url) as conn:
+        kinds = conn.execute("SELECT kind, cause FROM events").fetchall()
+    assert len(kinds) == expected
+    assert {kind for kind, _ in kinds} == {"failure"}
+    assert {cause for _, cause in kinds} <= set(simulator.FAULT_KINDS) | {"other"}
