@@ -22,8 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
@@ -54,11 +53,12 @@ MAX_BUFFER_BYTES = 64 * 2**20
 _PARTITIONS_AHEAD = (-1, 4)
 
 
-@dataclass(frozen=True)
-class Entry:
-    """What a request leaves in the buffer: cheap to make, turned into rows by the thread."""
+class Entry(NamedTuple):
+    """What a request leaves in the buffer: cheap to make (a named tuple builds several times
+    faster than a frozen dataclass), turned into rows by the thread."""
 
-    ts: dt.datetime
+    #: Unix time of the answer (converted to a timestamp by the thread).
+    ts: float
     request_id: str
     machine: str | None
     family: str
@@ -83,7 +83,8 @@ def rows_of(entry: Entry) -> Iterator[tuple[Any, ...]]:
     """The rows of one entry: a batch (`instances` answered by `results`) one per reading, any
     other request one, whose inputs are its body (and query) and whose output is its answer."""
     body, answer = _loads(entry.body), _loads(entry.answer)
-    common = (entry.ts, entry.request_id, entry.machine, entry.family, entry.version, entry.route)
+    ts = dt.datetime.fromtimestamp(entry.ts, dt.UTC)
+    common = (ts, entry.request_id, entry.machine, entry.family, entry.version, entry.route)
     instances = body.get("instances") if isinstance(body, dict) else None
     results = answer.get("results") if isinstance(answer, dict) else None
     if isinstance(instances, list) and isinstance(results, list):
@@ -296,7 +297,7 @@ def init_app(app: Flask) -> PredictionLog:
         req = request._get_current_object()
         prediction_log.record(
             Entry(
-                ts=dt.datetime.now(dt.UTC),
+                ts=time.time(),
                 request_id=state.get("request_id") or "-",
                 machine=req.args.get("machine_name"),
                 family=inference.family,

@@ -151,7 +151,7 @@ def test_a_full_buffer_drops_its_oldest_entries():
     for i in range(5):
         log.record(
             predictions.Entry(
-                dt.datetime.now(dt.UTC), f"r{i}", None, "xgboost", "1", "/x", b"{}", {}, b"{}", 1.0
+                time.time(), f"r{i}", None, "xgboost", "1", "/x", b"{}", {}, b"{}", 1.0
             )
         )
     assert log.dropped == 2
