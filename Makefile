@@ -5,23 +5,16 @@ BIN    := $(VENV)/bin
 
 .PHONY: serve stack test lint format clean nginx bench wrk
 
-# One stamp per install profile: re-installs when the package metadata changes.
-$(VENV)/.serve-installed: setup.cfg pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train]'
-	touch $@
+# One stamp per install profile, each with its extras of setup.cfg: re-installed when the
+# package metadata changes.
+EXTRAS_serve := train
+EXTRAS_test  := train,test
+EXTRAS_bench := train,bench
 
-$(VENV)/.test-installed: setup.cfg pyproject.toml
+$(VENV)/.%-installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,test]'
-	touch $@
-
-$(VENV)/.bench-installed: setup.cfg pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,bench]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS_$*)]'
 	touch $@
 
 serve: $(VENV)/.serve-installed

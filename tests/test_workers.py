@@ -170,3 +170,30 @@ def test_a_refused_oversized_body_still_gets_its_whole_answer(gunicorn_server, t
     )
     assert response.status_code == 413
     assert response.json()["code"] == 413
+
+
+def test_the_gunicorn_internals_the_worker_relies_on():
+    """WholeResponseSyncWorker overrides two methods of gunicorn's sync worker and reads its
+    request body's reader: setup.cfg pins gunicorn to the minor releases where these hold, and
+    this test names what to check before widening the pin."""
+    import inspect
+
+    import gunicorn
+    from gunicorn import util
+    from gunicorn.http.body import Body, LengthReader
+    from gunicorn.workers.sync import SyncWorker
+
+    def parameters(function):
+        return list(inspect.signature(function).parameters)
+
+    assert gunicorn.version_info[:1] == (27,), gunicorn.__version__
+    assert parameters(SyncWorker.handle) == ["self", "listener", "client", "addr"]
+    assert parameters(SyncWorker.handle_request) == ["self", "listener", "req", "client", "addr"]
+    # close_graceful sends FIN with shutdown(SHUT_WR), then drains with recv: the two calls
+    # WholeResponseSocket intercepts to flush the held response and end the drain early.
+    source = inspect.getsource(util.close_graceful)
+    assert "sock.shutdown(socket.SHUT_WR)" in source and "sock.recv(" in source
+    assert "util.close_graceful(client)" in inspect.getsource(SyncWorker.handle)
+    # read_whole reads how much of a Content-Length body is left, and whether reading failed.
+    body = Body(LengthReader(unreader=None, length=0))
+    assert body.reader.length == 0 and body.failed is False
