@@ -58,7 +58,17 @@ SETTINGS: tuple[Setting, ...] = (
         "PUMPAPI_MODEL_STORE",
         "var/models",
         str,
-        "Directory of the model store (one folder per family and version).",
+        "The model store: a directory (one folder per family and version), or S3-compatible "
+        "object storage as `s3://bucket/prefix` (served through MODEL_CACHE).",
+    ),
+    Setting(
+        "MODEL_CACHE",
+        "PUMPAPI_MODEL_CACHE",
+        "var/model-cache",
+        str,
+        "With MODEL_STORE in object storage (`s3://bucket/prefix`, any S3-compatible endpoint "
+        "through AWS_ENDPOINT_URL and the usual AWS credentials): the local folder holding the "
+        "versions pulled, each verified against its sha256 before use.",
     ),
     Setting(
         "MODEL_FAMILIES",

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.tensorflow",
     "tests.fixtures.gunicorn",
     "tests.fixtures.inference",
+    "tests.fixtures.objectstore",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from flask import current_app
 from flask.views import MethodView
 from marshmallow import fields
 
@@ -58,7 +59,17 @@ def readiness() -> tuple[bool, dict]:
     components = {"database": db.store().check()}
     for family, status in models.registry().status().items():
         components[f"model:{family}"] = status.as_dict()
-    return all(c["ready"] for c in components.values()), components
+    ready = all(c["ready"] for c in components.values())
+    sync = current_app.extensions.get("pumpapi.model_store_sync")
+    if sync is not None:
+        # The cached versions serve whatever the bucket's state: readiness depends on the
+        # families above; this says what the last sync could not do.
+        components["model_store"] = {
+            "ready": True,
+            "version": None,
+            "error": "; ".join(sync.errors) or None,
+        }
+    return ready, components
 
 
 @blp.route("/health/ready")

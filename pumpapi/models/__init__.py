@@ -12,6 +12,7 @@ import importlib
 from flask import Flask, current_app
 
 from pumpapi.models.base import Model
+from pumpapi.models.objectstore import ObjectStore, is_remote
 from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.store import ModelStore
 
@@ -34,13 +35,27 @@ def family_class(family: str) -> type[Model]:
 
 
 def init_app(app: Flask) -> ModelRegistry:
-    """Load the configured families' latest versions into a registry kept in app.extensions."""
-    store = ModelStore(app.config["MODEL_STORE"])
+    """Load the configured families' latest versions into a registry kept in app.extensions.
+
+    With the store in object storage, the families' latest versions are first brought into
+    the local cache (verified); what the sync could not do is kept for readiness to show."""
+    location = app.config["MODEL_STORE"]
+    store = local_store(app.config)
+    if is_remote(location):
+        report = ObjectStore(location).sync(store, app.config["MODEL_FAMILIES"])
+        app.extensions["pumpapi.model_store_sync"] = report
     registry = ModelRegistry(store, app.config)
     for family in app.config["MODEL_FAMILIES"]:
         registry.load(family)
     app.extensions["pumpapi.models"] = registry
     return registry
+
+
+def local_store(config) -> ModelStore:
+    """The store a process reads and writes on disk: MODEL_STORE itself, or MODEL_CACHE when
+    MODEL_STORE is in object storage."""
+    location = str(config["MODEL_STORE"])
+    return ModelStore(config["MODEL_CACHE"] if is_remote(location) else location)
 
 
 def registry() -> ModelRegistry:

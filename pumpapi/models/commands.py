@@ -22,11 +22,28 @@ def default_store() -> str:
 store_option = click.option(
     "--store",
     "store_root",
-    type=click.Path(file_okay=False, path_type=Path),
     default=default_store,
     show_default="PUMPAPI_MODEL_STORE or var/models",
-    help="Model store directory.",
+    help="Model store: a directory, or s3://bucket/prefix (then written through "
+    "PUMPAPI_MODEL_CACHE and published to the bucket).",
 )
+
+
+def local_of(location: str | Path) -> ModelStore:
+    """The store on disk a command writes into: the directory, or the cache of a bucket."""
+    from pumpapi.models import local_store
+
+    return local_store({**settings.effective(), "MODEL_STORE": str(location)})
+
+
+def publish(location: str | Path, family: str, version: str) -> None:
+    """After training into `local_of(location)`: a bucket gets the version (artifacts, then
+    metadata, then the `latest` pointer); a directory already has it."""
+    from pumpapi.models.objectstore import ObjectStore, is_remote
+
+    if is_remote(location):
+        ObjectStore(str(location)).push(local_of(location).resolve(family, version))
+        click.echo(f"{family} version {version} published to {location}")
 
 
 def _integrity(stored: ModelVersion) -> str:
@@ -53,11 +70,16 @@ def models() -> None:
 @models.command("list")
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_versions(store_root: Path, as_json: bool) -> None:
+def list_versions(store_root: str, as_json: bool) -> None:
     """Every stored version of every family, with its metrics and integrity.
 
     `latest` marks the version a service serves by default.
     """
+    from pumpapi.models.objectstore import ObjectStore, is_remote
+
+    if is_remote(store_root):
+        _list_remote(ObjectStore(store_root), as_json)
+        return
     store = ModelStore(store_root)
     rows = []
     for family in store.families():
@@ -107,9 +129,9 @@ def list_versions(store_root: Path, as_json: bool) -> None:
 @store_option
 @click.argument("family")
 @click.argument("version", default=LATEST)
-def show(store_root: Path, family: str, version: str) -> None:
+def show(store_root: str, family: str, version: str) -> None:
     """The metadata of one version (default: latest) as JSON, with its integrity checked."""
-    store = ModelStore(store_root)
+    store = local_of(store_root)
     try:
         stored = store.resolve(family, version)
     except ModelNotFound as exc:
@@ -118,3 +140,67 @@ def show(store_root: Path, family: str, version: str) -> None:
         raise click.ClickException(str(exc)) from exc
     body = {**stored.metadata, "path": str(stored.path), "integrity": _integrity(stored)}
     click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+
+
+def _list_remote(remote, as_json: bool) -> None:
+    from pumpapi.models import FAMILIES
+
+    rows = []
+    for family in FAMILIES:
+        aliases = remote.aliases(family)
+        for version in remote.versions(family):
+            rows.append(
+                {
+                    "family": family,
+                    "version": version,
+                    "aliases": sorted(a for a, v in aliases.items() if v == version),
+                    "metrics": remote.metadata(family, version).get("metrics", {}),
+                }
+            )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['family']:<10} v{row['version']:<4} {','.join(row['aliases']):<20} "
+            f"{_headline(row['metrics'])}"
+        )
+
+
+@models.command("push")
+@store_option
+@click.option("--to", "target", required=True, help="s3://bucket/prefix to publish to.")
+@click.option(
+    "--alias", "aliases", multiple=True, default=(LATEST,), show_default=True,
+    help="Aliases moved to the version once it is published (repeatable).",
+)  # fmt: skip
+@click.argument("family")
+@click.argument("version", default=LATEST)
+def push(store_root: str, target: str, aliases: tuple[str, ...], family: str, version: str):
+    """Publish a version of the local store to object storage, verified first."""
+    from pumpapi.models.objectstore import ObjectStore
+
+    try:
+        stored = local_of(store_root).resolve(family, version)
+        ObjectStore(target).push(stored, aliases)
+    except (ModelNotFound, ArtifactCorrupted) as exc:
+        raise click.ClickException(getattr(exc, "message", str(exc))) from exc
+    click.echo(f"{family} version {stored.version} published to {target} as {', '.join(aliases)}")
+
+
+@models.command("pull")
+@store_option
+@click.option("--from", "source", required=True, help="s3://bucket/prefix to pull from.")
+@click.argument("family")
+@click.argument("version", default=LATEST)
+def pull(store_root: str, source: str, family: str, version: str) -> None:
+    """Bring a version from object storage into the local store, verified before it is used."""
+    from pumpapi.models.objectstore import ObjectStore
+
+    remote = ObjectStore(source)
+    try:
+        number = remote.resolve(family, version)
+        stored = remote.pull(family, number, local_of(store_root))
+    except (ModelNotFound, ArtifactCorrupted) as exc:
+        raise click.ClickException(getattr(exc, "message", str(exc))) from exc
+    click.echo(f"{family} version {stored.version} pulled into {stored.path}")

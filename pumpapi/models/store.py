@@ -27,6 +27,8 @@ from typing import Any
 from pumpapi.errors import ArtifactCorrupted, ModelNotFound
 
 METADATA_FILE = "metadata.json"
+#: Optional, per family: {"latest": "3", ...} (written by an object store's sync).
+ALIASES_FILE = "aliases.json"
 LATEST = "latest"
 
 
@@ -104,6 +106,14 @@ class ModelStore:
         ]
         return sorted(found, key=int)
 
+    def aliases(self, family: str) -> dict[str, str]:
+        """The family's aliases (alias -> version) when the store records them (a cache of an
+        object store does: `latest` is then what the bucket calls latest); {} otherwise."""
+        try:
+            return json.loads((self.root / family / ALIASES_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
     def resolve(self, family: str, version: str = LATEST) -> ModelVersion:
         """The stored version (metadata read, artifacts not yet verified); ModelNotFound if none."""
         versions = self.versions(family)
@@ -112,7 +122,11 @@ class ModelStore:
                 f"No trained {family} model in the store at {self.root}; "
                 f"train one with `pumpapi train {family}`."
             )
-        chosen = versions[-1] if version == LATEST else str(version)
+        aliased = self.aliases(family).get(str(version))
+        if aliased in versions:
+            chosen = aliased
+        else:
+            chosen = versions[-1] if version == LATEST else str(version)
         if chosen not in versions:
             raise ModelNotFound(
                 f"Version {version} of the {family} model does not exist; "

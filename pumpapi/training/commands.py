@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
-from pumpapi.models.commands import store_option
+from pumpapi.models.commands import local_of, publish, store_option
 from pumpapi.training import gru, lstm
 
 
@@ -58,7 +57,7 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--threads", default=1, show_default=True, help="Threads used for fitting.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the version.")
 def train_xgboost(
-    store_root: Path,
+    store_root: str,
     pumps: int,
     steps: int,
     seed: int,
@@ -74,7 +73,6 @@ def train_xgboost(
     chosen on validation pumps; the metrics stored with the model are measured on the held-out
     pumps.
     """
-    from pumpapi.models.store import ModelStore
     from pumpapi.training import xgboost
 
     options = xgboost.TrainingOptions(
@@ -88,7 +86,7 @@ def train_xgboost(
         tags=_parse_tags(tags),
     )
     try:
-        report = xgboost.train(options, ModelStore(store_root))
+        report = xgboost.train(options, local_of(store_root))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     metrics = report.metadata["metrics"]
@@ -105,6 +103,7 @@ def train_xgboost(
             f"{label:<22}"
             + "".join(f"{row[k]:>11.4f}" if row[k] is not None else f"{'n/a':>11}" for k in shown)
         )
+    publish(store_root, "xgboost", report.version)
 
 
 #: The options of a TensorFlow family's command: each defaults to the field of the same name of
@@ -137,23 +136,23 @@ def _train_keras_family(
     family: str,
     train_family: Callable[[Any, Any], Any],
     summary: Callable[[dict[str, Any]], list[str]],
-    store_root: Path,
+    store_root: str,
     config: Any,
 ) -> None:
     """Train with `config`, publish in the store at `store_root` and print the run's summary."""
-    from pumpapi.models.store import ModelStore
 
     try:
-        trained = train_family(ModelStore(store_root), config)
+        trained = train_family(local_of(store_root), config)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{family} version {trained.version} published in {store_root}")
     click.echo("\n".join(summary(trained.metadata)))
+    publish(store_root, family, trained.version)
 
 
 @train.command("gru")
 @_keras_family_options(gru.GRUTrainingConfig())
-def train_gru(store_root: Path, **options: int) -> None:
+def train_gru(store_root: str, **options: int) -> None:
     """The lubrication and hydraulic health model (Keras GRU, served through LiteRT).
 
     Pumps are split into train, validation (early stopping) and held-out pumps; the scaler is
@@ -166,7 +165,7 @@ def train_gru(store_root: Path, **options: int) -> None:
 
 @train.command("lstm")
 @_keras_family_options(lstm.LSTMTrainingConfig())
-def train_lstm(store_root: Path, **options: int) -> None:
+def train_lstm(store_root: str, **options: int) -> None:
     """The series forecaster (Keras LSTM, served through LiteRT).
 
     Trained on every channel of the train pumps; MAE and MASE against the persistence forecast
