@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app, g
 
 from pumpapi.models.base import Model
 from pumpapi.models.objectstore import ObjectStore, is_remote
@@ -48,7 +48,21 @@ def init_app(app: Flask) -> ModelRegistry:
     for family in app.config["MODEL_FAMILIES"]:
         registry.load(family)
     app.extensions["pumpapi.models"] = registry
+    app.after_request(_name_the_version)
     return registry
+
+
+#: The header naming the model version that answered (SPEC: on every prediction).
+VERSION_HEADER = "X-Model-Version"
+
+
+def _name_the_version(response: Response) -> Response:
+    """after_request: every answer a model computed names its version (noted by
+    `timed_inference`), whatever the route, the family or the protocol."""
+    inference = g.get("inference")
+    if inference is not None:
+        response.headers[VERSION_HEADER] = inference.version
+    return response
 
 
 def local_store(config) -> ModelStore:

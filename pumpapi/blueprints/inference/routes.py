@@ -175,7 +175,6 @@ def _infer(name: str, version: str | None) -> Response:
     with timed_inference(model):
         outputs = signature.infer(model, inference.inputs, inference.parameters, config)
     body, headers = encode_response(name, model.version.version, inference, outputs)
-    headers["X-Model-Version"] = model.version.version
     return Response(body, status=200, headers=headers)
 
 
