@@ -93,6 +93,34 @@ def _telemetry_store(worker):
     return worker.wsgi.extensions["pumpapi.db"]
 
 
+def when_ready(server):
+    # The store watcher (pumpapi/models/watch.py): a process of its own, so the master opens
+    # no socket or thread; it sends SIGHUP when the store serves something new. Started through
+    # a short-lived intermediate child, so it is not the master's child (the master's children
+    # are its workers) and it exits by itself when the master is gone.
+    if float(os.environ.get("PUMPAPI_MODEL_WATCH_SECONDS", 10)) <= 0:
+        return
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "pumpapi.models.watch", "--master", str(server.pid)]
+    intermediate = os.fork()
+    if intermediate == 0:
+        try:
+            subprocess.Popen(command, start_new_session=True)
+        finally:
+            os._exit(0)
+    os.waitpid(intermediate, 0)
+
+
+def on_reload(server):
+    # SIGHUP (the store watcher, or an operator): the models are loaded again in the master,
+    # and the new workers gunicorn forks next serve them while the old ones drain.
+    from pumpapi import models
+
+    models.reload(server.app.wsgi())
+
+
 def pre_fork(server, worker):
     # Objects created while loading the app are never freed; freezing them keeps the garbage
     # collector from touching (and so copying) their pages in every worker.

@@ -71,6 +71,14 @@ SETTINGS: tuple[Setting, ...] = (
         "versions pulled, each verified against its sha256 before use.",
     ),
     Setting(
+        "MODEL_WATCH_SECONDS",
+        "PUMPAPI_MODEL_WATCH_SECONDS",
+        10.0,
+        float,
+        "How often gunicorn's store watcher looks for new versions and moved aliases (then the "
+        "models reload and the workers are replaced gracefully, without a restart); 0: never.",
+    ),
+    Setting(
         "MODEL_FAMILIES",
         "PUMPAPI_MODEL_FAMILIES",
         ("xgboost", "gru", "lstm"),

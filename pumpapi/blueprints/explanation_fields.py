@@ -1,9 +1,10 @@
-"""Fields shared by the families that explain their answers: `explain` and a reason."""
+"""Fields shared by the families' predict routes: `explain`, a reason, the version to answer."""
 
 from __future__ import annotations
 
 from marshmallow import fields
 
+from pumpapi.blueprints.telemetry_fields import version_field
 from pumpapi.extensions.smorest import Schema
 
 
@@ -18,8 +19,11 @@ def explain_field() -> fields.Boolean:
     )
 
 
-class ExplainQuerySchema(Schema):
+class PredictQuerySchema(Schema):
+    """The query of a predict route that takes a body: explain, and the version to answer."""
+
     explain = explain_field()
+    version = version_field()
 
 
 class ReasonSchema(Schema):

@@ -1,10 +1,11 @@
-"""Request fields the model families share: a channel's value within its range, a pump's name."""
+"""Request fields the model families share: a channel's value within its range, a pump's name,
+the model version asked for."""
 
 from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from pumpapi.extensions.smorest import StrictFloat
+from pumpapi.extensions.smorest import Schema, StrictFloat
 from pumpapi.telemetry import MACHINE_NAME_MAX_LENGTH, Channel
 
 
@@ -37,4 +38,35 @@ def machine_name_field() -> fields.String:
         required=True,
         validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
         metadata={"description": "The pump's name.", "example": "MOTOBOMBA-007"},
+    )
+
+
+def version_field() -> fields.String:
+    """`?version=`: pin the model version that answers (a number or an alias)."""
+    return fields.String(
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "The model version to answer with: a number, or an alias (`latest`, "
+            "`production`, `candidate`). Default: `latest`. Unknown: 404; in the store but "
+            "not loaded here: 503. The answer's X-Model-Version header names the version.",
+            "example": "latest",
+        },
+    )
+
+
+class LoadedVersionSchema(Schema):
+    version = fields.String(metadata={"example": "3"})
+    aliases = fields.List(fields.String(), metadata={"example": ["latest", "production"]})
+    created_at = fields.String(allow_none=True)
+
+
+def loaded_versions_field() -> fields.List:
+    """The versions of a family this instance serves (an info answer's `versions`)."""
+    return fields.List(
+        fields.Nested(LoadedVersionSchema),
+        metadata={
+            "description": "Every version loaded here, with its aliases: `?version=` on the "
+            "predict routes picks one; `model_info` describes the one asked for (default "
+            "`latest`)."
+        },
     )

@@ -8,13 +8,16 @@ only when that family is loaded so a process pays only for the libraries it serv
 from __future__ import annotations
 
 import importlib
+import logging
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 
 from pumpapi.models.base import Model
 from pumpapi.models.objectstore import ObjectStore, is_remote
 from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.store import ModelStore
+
+log = logging.getLogger(__name__)
 
 #: family name -> "module:Class" of its `Model` implementation.
 FAMILIES: dict[str, str] = {
@@ -44,12 +47,45 @@ def init_app(app: Flask) -> ModelRegistry:
     if is_remote(location):
         report = ObjectStore(location).sync(store, app.config["MODEL_FAMILIES"])
         app.extensions["pumpapi.model_store_sync"] = report
-    registry = ModelRegistry(store, app.config)
-    for family in app.config["MODEL_FAMILIES"]:
-        registry.load(family)
+    registry = load_registry(store, app.config)
     app.extensions["pumpapi.models"] = registry
     app.after_request(_name_the_version)
     return registry
+
+
+def load_registry(store: ModelStore, config) -> ModelRegistry:
+    """Every configured family's aliased versions, loaded from `store`."""
+    registry = ModelRegistry(store, config)
+    for family in config["MODEL_FAMILIES"]:
+        registry.load_family(family)
+    return registry
+
+
+def reload(app: Flask) -> ModelRegistry:
+    """Load the store's current versions into a new registry and put it in place of the old
+    one, whose models are released once nothing holds them. gunicorn's master calls it on
+    SIGHUP (sent by the store watcher), before it forks the workers that replace the old."""
+    old = app.extensions.get("pumpapi.models")
+    registry = load_registry(local_store(app.config), app.config)
+    if old is not None:
+        lost = [
+            family
+            for family, status in old.status().items()
+            if status.ready and not registry.status()[family].ready
+        ]
+        if lost:
+            # Never trade serving models for broken ones: keep the old registry.
+            log.error("model reload refused: %s would stop serving", ", ".join(lost))
+            return old
+    app.extensions["pumpapi.models"] = registry
+    log.info("models reloaded: %s", {f: registry.versions(f) for f in registry.status()})
+    return registry
+
+
+def requested(family: str) -> Model:
+    """The model that answers this request for `family`: the version or alias of `?version=`
+    when given, else the family's `latest` (404 unknown, 503 not loaded)."""
+    return registry().get(family, request.args.get("version") or None)
 
 
 #: The header naming the model version that answered (SPEC: on every prediction).

@@ -204,3 +204,38 @@ def pull(store_root: str, source: str, family: str, version: str) -> None:
     except (ModelNotFound, ArtifactCorrupted) as exc:
         raise click.ClickException(getattr(exc, "message", str(exc))) from exc
     click.echo(f"{family} version {stored.version} pulled into {stored.path}")
+
+
+@models.command("promote")
+@store_option
+@click.option(
+    "--alias", default=LATEST, show_default=True,
+    help="The alias moved (latest is what a request without ?version= gets).",
+)  # fmt: skip
+@click.argument("family")
+@click.argument("version")
+def promote(store_root: str, alias: str, family: str, version: str) -> None:
+    """Point an alias at a version, in the store itself; a rollback is the same command.
+
+    Serving instances follow within PUMPAPI_MODEL_WATCH_SECONDS (their store watcher reloads
+    the models and replaces the workers gracefully). The version is verified first.
+    """
+    from pumpapi.models.objectstore import ObjectStore, is_remote
+
+    if alias.isdigit():
+        raise click.BadParameter("an alias is a name, not a number", param_hint="--alias")
+    try:
+        if is_remote(store_root):
+            remote = ObjectStore(store_root)
+            number = remote.resolve(family, version)
+            remote.point(family, number, [alias])
+        else:
+            store = ModelStore(store_root)
+            stored = store.resolve(family, version)
+            stored.verify()
+            number = stored.version
+            aliases = store.aliases(family) or {LATEST: store.versions(family)[-1]}
+            store.write_aliases(family, {**aliases, alias: number})
+    except (ModelNotFound, ArtifactCorrupted) as exc:
+        raise click.ClickException(getattr(exc, "message", str(exc))) from exc
+    click.echo(f"{family}: {alias} -> version {number} in {store_root}")

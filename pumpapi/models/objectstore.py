@@ -195,11 +195,15 @@ class ObjectStore:
         report = SyncReport(self.location)
         for family in families:
             try:
-                version = self.resolve(family, LATEST)
-                if not (cache.root / family / version / METADATA_FILE).is_file():
-                    self.pull(family, version, cache)
-                    report.pulled.append(f"{family}/{version}")
-                _pin_latest(cache, family, version)
+                aliases = self.aliases(family) or {LATEST: self.resolve(family, LATEST)}
+                for version in sorted(set(aliases.values()), key=int):
+                    if not (cache.root / family / version / METADATA_FILE).is_file():
+                        self.pull(family, version, cache)
+                        report.pulled.append(f"{family}/{version}")
+                # Only once every aliased version is cached and verified. The bucket's map
+                # wins in the cache: it may hold a higher version than the bucket's `latest`
+                # (after a rollback), which must not win by number.
+                cache.write_aliases(family, aliases)
             except ModelNotFound as exc:
                 report.errors.append(exc.message)
             except ArtifactCorrupted as exc:
@@ -213,12 +217,3 @@ class ObjectStore:
                 log.warning("model store sync: %s", report.errors[-1])
         report.finished_at = time.time()
         return report
-
-
-def _pin_latest(cache: ModelStore, family: str, version: str) -> None:
-    """Record in the cache which version the bucket calls `latest`: the cache may also hold a
-    higher one pulled earlier (a rolled-back version), which must not win by number."""
-    pointer = cache.root / family / ALIASES_FILE
-    tmp = pointer.with_suffix(".tmp")
-    tmp.write_text(json.dumps({LATEST: version}))
-    tmp.replace(pointer)

@@ -40,8 +40,10 @@ class FamilyStatus:
 class ModelRegistry:
     """Loads families from the store and hands out loaded models.
 
-    Models are keyed by (family, version) so several versions of a family can live side by
-    side; `get(family)` answers the family's default (the version loaded as `latest`).
+    Per family, every version an alias of the store names is loaded side by side (`latest`,
+    and e.g. `production`, `candidate`: see `pumpapi models promote`); `get(family)` answers
+    the family's `latest`, `get(family, version)` a version by number or alias. Readiness of a
+    family is that of its `latest`.
     """
 
     def __init__(self, store: ModelStore, config: Mapping[str, Any]):
@@ -49,13 +51,32 @@ class ModelRegistry:
         self.config = config
         self._models: dict[tuple[str, str], Model] = {}
         self._default: dict[str, str] = {}
+        #: family -> alias -> version, as loaded.
+        self._aliases: dict[str, dict[str, str]] = {}
         self._status: dict[str, FamilyStatus] = {}
 
-    def load(self, family: str, version: str = LATEST) -> FamilyStatus:
-        """Load and verify one version; failures are recorded, never raised."""
+    def load_family(self, family: str) -> FamilyStatus:
+        """Load `latest` and every other version an alias names (each verified); failures are
+        recorded, never raised. An aliased version that fails does not affect `latest`."""
+        status = self.load(family)
+        if not status.ready:
+            return status
+        aliases = {LATEST: status.version}
+        for alias, version in sorted(self.store.aliases(family).items()):
+            if alias == LATEST or version in aliases.values():
+                aliases[alias] = version
+                continue
+            loaded, _ = self._load_version(family, version)
+            if loaded is not None:
+                aliases[alias] = loaded
+        self._aliases[family] = {a: v for a, v in aliases.items() if (family, v) in self._models}
+        return status
+
+    def _load_version(self, family: str, version: str) -> tuple[str | None, str | None]:
+        """Load one version (a number or an alias) beside the others, verified: (the version
+        loaded, None), or (None, why not). Never raises."""
         from pumpapi.models import family_class  # the family table imports this module
 
-        started = time.perf_counter()
         try:
             stored = self.store.resolve(family, version)
             stored.verify()
@@ -64,33 +85,77 @@ class ModelRegistry:
             model.warmup()
         except (ModelNotFound, ArtifactCorrupted) as exc:
             message = exc.message if isinstance(exc, ModelNotFound) else str(exc)
-            status = FamilyStatus(family, False, error=message)
-            log.error("model %s not loaded: %s", family, message)
+            log.error("model %s %s not loaded: %s", family, version, message)
+            return None, message
         except Exception as exc:  # a broken artifact must not stop the other families
-            log.exception("model %s failed to load", family)
-            status = FamilyStatus(family, False, error=f"{type(exc).__name__}: {exc}")
+            log.exception("model %s %s failed to load", family, version)
+            return None, f"{type(exc).__name__}: {exc}"
+        self._models[(family, stored.version)] = model
+        log.info("model %s version %s loaded", family, stored.version)
+        return stored.version, None
+
+    def load(self, family: str, version: str = LATEST) -> FamilyStatus:
+        """Load and verify the version a family serves by default; failures are recorded,
+        never raised."""
+        started = time.perf_counter()
+        loaded, error = self._load_version(family, version)
+        if loaded is None:
+            status = FamilyStatus(family, False, error=error)
         else:
-            self._models[(family, stored.version)] = model
-            self._default[family] = stored.version
+            self._default[family] = loaded
+            self._aliases[family] = {LATEST: loaded}
             status = FamilyStatus(
                 family,
                 True,
-                version=stored.version,
+                version=loaded,
                 load_seconds=round(time.perf_counter() - started, 3),
                 loaded_at=time.time(),
             )
-            log.info("model %s version %s loaded", family, stored.version)
         self._status[family] = status
         return status
 
-    def get(self, family: str) -> Model:
-        """The loaded default version of a family; 404 if not configured, 503 if not loaded."""
+    def get(self, family: str, version: str | None = None) -> Model:
+        """A loaded model: the family's `latest`, or the version (number or alias) asked for.
+
+        404 if the family is not configured or the version is unknown; 503 if the family is not
+        loaded, or the version exists in the store but is not loaded here.
+        """
         status = self._status.get(family)
         if status is None:
             raise ModelNotFound(f"The {family} model family is not served by this instance.")
         if not status.ready:
             raise ModelNotReady(f"The {family} model is not available: {status.error}")
-        return self._models[(family, self._default[family])]
+        if version is None:
+            return self._models[(family, self._default[family])]
+        aliases = self._aliases.get(family, {})
+        number = aliases.get(version, version)
+        model = self._models.get((family, number))
+        if model is not None:
+            return model
+        served = ", ".join(f"{a}={v}" for a, v in sorted(aliases.items()))
+        if number.isdigit() and number in self.store.versions(family):
+            raise ModelNotReady(
+                f"Version {number} of {family} is in the store but not loaded here (served: "
+                f"{served}); name it with an alias (`pumpapi models promote`) to serve it."
+            )
+        raise ModelNotFound(
+            f"No version or alias {version!r} of the {family} model; served: {served}."
+        )
+
+    def versions(self, family: str) -> list[dict[str, Any]]:
+        """The versions of a family loaded here, each with its aliases."""
+        aliases = self._aliases.get(family, {})
+        return [
+            {
+                "version": version,
+                "aliases": sorted(a for a, v in aliases.items() if v == version),
+                "created_at": model.metadata.get("created_at"),
+            }
+            for (loaded_family, version), model in sorted(
+                self._models.items(), key=lambda item: int(item[0][1])
+            )
+            if loaded_family == family
+        ]
 
     def status(self) -> dict[str, FamilyStatus]:
         return dict(self._status)

@@ -114,6 +114,20 @@ class ModelStore:
         except (OSError, ValueError):
             return {}
 
+    def write_aliases(self, family: str, aliases: dict[str, str]) -> None:
+        """Replace the family's aliases at once: readers see the old map or the new, never
+        half of one."""
+        pointer = self.root / family / ALIASES_FILE
+        tmp = pointer.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(aliases, indent=2, sort_keys=True))
+        tmp.replace(pointer)
+
+    def _move_latest(self, family: str, version: str) -> None:
+        """A new version is `latest` where aliases are recorded too (they would pin the old)."""
+        aliases = self.aliases(family)
+        if aliases:
+            self.write_aliases(family, {**aliases, LATEST: version})
+
     def resolve(self, family: str, version: str = LATEST) -> ModelVersion:
         """The stored version (metadata read, artifacts not yet verified); ModelNotFound if none."""
         versions = self.versions(family)
@@ -174,6 +188,7 @@ class ModelStore:
                     # concurrent trainings cannot take the same number.
                     tmp.rename(folder / number)
                     draft.version, draft.path = number, folder / number
+                    self._move_latest(family, number)
                     break
                 except OSError:
                     if not (folder / number).exists():

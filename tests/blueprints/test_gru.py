@@ -166,6 +166,7 @@ def test_openapi_documents_both_request_forms_and_the_bands(client):
         "machine_name",
         "time_steps",
         "explain",
+        "version",
     }
 
 

@@ -330,7 +330,7 @@ def test_unknown_model_and_version_are_404(client):
     response = _infer(client, "xgboost", [
         {"name": "features", "datatype": "FP32", "shape": [1, 4], "data": [1800, 4.5, 24, 27]}
     ], version="999")  # fmt: skip
-    assert response.status_code == 404 and "Version 999" in response.json["error"]
+    assert response.status_code == 404 and "'999'" in response.json["error"]
     assert client.get("/v2/models/xgboost/versions/999/ready").status_code == 404
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from pumpapi import db, models
-from pumpapi.blueprints.explanation_fields import ExplainQuerySchema
+from pumpapi.blueprints.explanation_fields import PredictQuerySchema
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.attribution import health_explanation
@@ -36,7 +36,7 @@ blp = Blueprint(
 
 
 def _model() -> HealthIndexModel:
-    return models.registry().get(FAMILY)  # 404 if not served here, 503 while not loaded
+    return models.requested(FAMILY)  # ?version=; 404 unknown, 503 not loaded
 
 
 def _answer(
@@ -63,7 +63,7 @@ def _answer(
 @blp.route("/model/gru/predict")
 class Predict(MethodView):
     @blp.arguments(HealthRequestSchema)
-    @blp.arguments(ExplainQuerySchema, location="query")
+    @blp.arguments(PredictQuerySchema, location="query")
     @blp.doc(
         requestBody={
             "content": {
@@ -161,4 +161,8 @@ class Info(MethodView):
         that of naive baselines (so "MAE 3.1 points" can be read against "MAE 18 points by
         always answering the fleet average").
         """
-        return {"success": True, "model_info": _model().info()}
+        return {
+            "success": True,
+            "model_info": _model().info(),
+            "versions": models.registry().versions(FAMILY),
+        }

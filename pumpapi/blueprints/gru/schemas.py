@@ -9,7 +9,12 @@ import numpy as np
 from marshmallow import fields, validate
 
 from pumpapi.blueprints.explanation_fields import ReasonSchema, explain_field
-from pumpapi.blueprints.telemetry_fields import channel_field, machine_name_field
+from pumpapi.blueprints.telemetry_fields import (
+    channel_field,
+    loaded_versions_field,
+    machine_name_field,
+    version_field,
+)
 from pumpapi.extensions.fastpath import NumberRecords
 from pumpapi.extensions.smorest import ResponseSchema, Schema
 from pumpapi.models.gru import PADDING, WINDOW
@@ -171,6 +176,7 @@ class MachineHealthResponseSchema(HealthResponseSchema):
 class HealthMachineQuerySchema(Schema):
     machine_name = machine_name_field()
     explain = explain_field()
+    version = version_field()
     time_steps = fields.Integer(
         load_default=WINDOW,
         validate=validate.Range(
@@ -225,3 +231,4 @@ class HealthModelInfoSchema(Schema):
 class HealthInfoResponseSchema(Schema):
     success = fields.Boolean(metadata={"example": True})
     model_info = fields.Nested(HealthModelInfoSchema)
+    versions = loaded_versions_field()

@@ -22,7 +22,7 @@ from pumpapi.blueprints.inference.schemas import (
 )
 from pumpapi.blueprints.inference.signatures import SIGNATURES, Signature
 from pumpapi.blueprints.inference.tensors import HEADER_LENGTH, decode_request, encode_response
-from pumpapi.errors import ModelNotFound
+from pumpapi.errors import ModelNotFound, ModelNotReady
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.base import Model
 from pumpapi.models.timing import timed_inference
@@ -52,13 +52,7 @@ def _served(name: str, version: str | None = None) -> tuple[Signature, Model]:
     signature = SIGNATURES.get(name)
     if signature is None:
         raise ModelNotFound(f"No model '{name}' here; models: {', '.join(SIGNATURES)}.")
-    model = models.registry().get(name)
-    if version is not None and version != model.version.version:
-        raise ModelNotFound(
-            f"Version {version} of model '{name}' is not served here; served: "
-            f"{model.version.version}."
-        )
-    return signature, model
+    return signature, models.registry().get(name, version)
 
 
 @health_blp.route("/live")
@@ -93,7 +87,11 @@ class ServerMetadata(MethodView):
 
 def _metadata(name: str, version: str | None):
     signature, model = _served(name, version)
-    return signature.metadata(model) | {"parameters": _input_meaning(model)}
+    served = [v["version"] for v in models.registry().versions(name)]
+    return signature.metadata(model) | {
+        "versions": served if version is None else [model.version.version],
+        "parameters": _input_meaning(model),
+    }
 
 
 def _input_meaning(model: Model) -> dict:
@@ -128,18 +126,11 @@ class VersionMetadata(MethodView):
 
 
 def _ready(name: str, version: str | None):
-    if name not in SIGNATURES:
-        raise ModelNotFound(f"No model '{name}' here; models: {', '.join(SIGNATURES)}.")
-    status = models.registry().status().get(name)
-    if status is None:
-        raise ModelNotFound(f"The {name} model family is not served by this instance.")
-    if version is not None and status.ready and version != status.version:
-        raise ModelNotFound(
-            f"Version {version} of model '{name}' is not served here; served: {status.version}."
-        )
-    if status.ready:
-        return {"name": name, "ready": True}, 200
-    return {"name": name, "ready": False, "error": status.error or "not loaded"}, 503
+    try:
+        _served(name, version)
+    except ModelNotReady as exc:
+        return {"name": name, "ready": False, "error": exc.message}, 503
+    return {"name": name, "ready": True}, 200
 
 
 @blp.route("/models/<name>/ready")

@@ -23,6 +23,7 @@ from .schemas import (
     ForecastMachineQuerySchema,
     ForecastResponseSchema,
     SeriesRequestSchema,
+    VersionQuerySchema,
 )
 
 FAMILY = "lstm"
@@ -36,7 +37,7 @@ blp = Blueprint(
 
 
 def _model() -> SeriesForecaster:
-    return models.registry().get(FAMILY)  # 404 if not served here, 503 while not loaded
+    return models.requested(FAMILY)  # ?version=; 404 unknown, 503 not loaded
 
 
 def _answer(model: SeriesForecaster, result: Forecast, given: int, horizon: int | None):
@@ -78,6 +79,7 @@ def _series_operation(view: Callable[..., Any]) -> Callable[..., Any]:
         blp.alt_response(503, description="The model is not loaded (see /health/ready)."),
         blp.alt_response(422, description=f"{TOO_SHORT}, or a value is not a finite number."),
         blp.response(200, ForecastResponseSchema),
+        blp.arguments(VersionQuerySchema, location="query"),
         blp.arguments(SeriesRequestSchema),
     ):
         view = decorate(view)
@@ -89,11 +91,11 @@ def _series_operation(view: Callable[..., Any]) -> Callable[..., Any]:
 @blp.route("/predict", endpoint="SeedPredict")
 class Predict(MethodView):
     @_series_operation
-    def post(self, body):
+    def post(self, body, query):
         return _forecast_series(body)
 
     @_series_operation
-    def get(self, body):
+    def get(self, body, query):
         return _forecast_series(body)
 
     post.__doc__ = "Forecast the next value of a posted series" + _SERIES_DESCRIPTION
@@ -164,4 +166,8 @@ class Info(MethodView):
         and the error on held-out pumps never seen in training: MAE per channel beside that of
         the persistence forecast (next value = last value), and MASE (below 1 beats it).
         """
-        return {"success": True, "model_info": _model().info()}
+        return {
+            "success": True,
+            "model_info": _model().info(),
+            "versions": models.registry().versions(FAMILY),
+        }

@@ -8,7 +8,11 @@ from typing import Any
 import numpy as np
 from marshmallow import fields, validate
 
-from pumpapi.blueprints.telemetry_fields import machine_name_field
+from pumpapi.blueprints.telemetry_fields import (
+    loaded_versions_field,
+    machine_name_field,
+    version_field,
+)
 from pumpapi.extensions.fastpath import numbers
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
 from pumpapi.models.lstm import MAX_HORIZON, WINDOW
@@ -77,6 +81,10 @@ class SeriesRequestSchema(Schema):
 _SERIES_FIELDS = frozenset(SeriesRequestSchema._declared_fields)
 
 
+class VersionQuerySchema(Schema):
+    version = version_field()
+
+
 class ForecastResponseSchema(ResponseSchema):
     success = fields.Boolean(metadata={"example": True})
     prediction = fields.Float(
@@ -99,6 +107,7 @@ class ForecastResponseSchema(ResponseSchema):
 
 class ForecastMachineQuerySchema(Schema):
     machine_name = machine_name_field()
+    version = version_field()
     channel = fields.String(
         required=True,
         validate=validate.OneOf(CHANNEL_NAMES, error="Must be one of: {choices}."),
@@ -143,3 +152,4 @@ class ForecasterInfoSchema(Schema):
 class ForecasterInfoResponseSchema(Schema):
     success = fields.Boolean(metadata={"example": True})
     model_info = fields.Nested(ForecasterInfoSchema)
+    versions = loaded_versions_field()

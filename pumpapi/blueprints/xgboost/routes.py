@@ -10,7 +10,7 @@ import numpy as np
 from flask.views import MethodView
 
 from pumpapi import db, models
-from pumpapi.blueprints.explanation_fields import ExplainQuerySchema
+from pumpapi.blueprints.explanation_fields import PredictQuerySchema
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
@@ -40,7 +40,7 @@ blp = Blueprint(
 
 
 def _model() -> FailureRiskModel:
-    return models.registry().get(FAMILY)  # 503 while not loaded
+    return models.requested(FAMILY)  # ?version=; 404 unknown, 503 not loaded
 
 
 def _results(
@@ -74,7 +74,7 @@ def _results(
 @blp.route("/model/xgboost/predict")
 class Predict(MethodView):
     @blp.arguments(RiskPredictRequestSchema)
-    @blp.arguments(ExplainQuerySchema, location="query")
+    @blp.arguments(PredictQuerySchema, location="query")
     @blp.doc(
         requestBody={
             "content": {
@@ -152,7 +152,11 @@ class Info(MethodView):
         metrics measured on held-out pumps never seen in training (ROC-AUC, PR-AUC, Brier
         score, F1 at the threshold, base rate), beside those of a logistic-regression baseline.
         """
-        return {"success": True, "model_info": _model().info()}
+        return {
+            "success": True,
+            "model_info": _model().info(),
+            "versions": models.registry().versions(FAMILY),
+        }
 
 
 @blp.route("/machine/predict")

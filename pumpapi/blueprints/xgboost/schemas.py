@@ -11,7 +11,12 @@ from flask import current_app
 from marshmallow import ValidationError, fields, pre_load, validate
 
 from pumpapi.blueprints.explanation_fields import ReasonSchema, explain_field
-from pumpapi.blueprints.telemetry_fields import channel_field, machine_name_field
+from pumpapi.blueprints.telemetry_fields import (
+    channel_field,
+    loaded_versions_field,
+    machine_name_field,
+    version_field,
+)
 from pumpapi.extensions.fastpath import NumberRecords
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
 from pumpapi.models.xgboost import AT_RISK, FEATURE_CHANNELS, FEATURE_ORDER, HEALTHY
@@ -169,6 +174,7 @@ class RiskPredictResponseSchema(ResponseSchema):
 class RiskMachineQuerySchema(Schema):
     machine_name = machine_name_field()
     explain = explain_field()
+    version = version_field()
 
 
 class RiskReadingUsedSchema(Schema):
@@ -262,3 +268,4 @@ class RiskModelInfoSchema(Schema):
 class RiskInfoResponseSchema(Schema):
     success = fields.Boolean(metadata={"example": True})
     model_info = fields.Nested(RiskModelInfoSchema)
+    versions = loaded_versions_field()
