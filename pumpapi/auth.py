@@ -18,6 +18,9 @@ from pumpapi.extensions import views
 log = logging.getLogger(__name__)
 
 HEADER = "X-API-Key"
+#: WSGI environ key of a request replayed in process for shadow scoring: no client can set it
+#: (headers arrive as HTTP_*), so it admits only what the app itself replays.
+SHADOW_ENVIRON = "pumpapi.shadow"
 #: The OpenAPI security scheme of the key, referenced by the endpoints that require it.
 SECURITY_SCHEME = "ApiKeyAuth"
 
@@ -71,6 +74,8 @@ def _check_key() -> None:
     req = request._get_current_object()
     if req.routing_exception is not None:
         return  # 404 and 405 answer as usual
+    if req.environ.get(SHADOW_ENVIRON):
+        return  # the candidate scoring a request already admitted (pumpapi.db.predictions)
     if req.method == "OPTIONS":
         # Browsers send CORS preflights without the key; Flask answers OPTIONS itself (the
         # allowed methods, no data), so there is nothing to protect.

@@ -256,6 +256,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Days of predictions kept: older day partitions are dropped.",
     ),
     Setting(
+        "SHADOW_SHARE",
+        "PUMPAPI_SHADOW_SHARE",
+        0.0,
+        float,
+        "Share of predictions (0 to 1) the family's `candidate` version, when one is loaded, "
+        "also scores off the response path; its answers are recorded in the prediction log "
+        "beside production's (`shadow`), never sent. 0: no shadow scoring.",
+    ),
+    Setting(
         "LOG_FORMAT",
         "PUMPAPI_LOG_FORMAT",
         "json",

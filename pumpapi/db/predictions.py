@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import random
 import threading
 import time
 from collections import deque
@@ -29,6 +30,7 @@ import psycopg
 from flask import Flask, Response, g, request
 from psycopg.conninfo import conninfo_to_dict
 
+from pumpapi.auth import SHADOW_ENVIRON
 from pumpapi.db.connection import describe, to_conninfo
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ COLUMNS = (
     "inputs",
     "output",
     "latency_ms",
+    "shadow",
 )
 _COPY = f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN"
 #: Most bytes of bodies one process holds: a batch of 10,000 readings and its answer weigh
@@ -68,6 +71,25 @@ class Entry(NamedTuple):
     query: Mapping[str, str]
     answer: bytes
     latency_ms: float
+    #: The candidate's answer to a sampled request (never sent to the client).
+    shadow: bool = False
+
+
+class ShadowJob(NamedTuple):
+    """A sampled request to replay in process with `?version=candidate` (off the response
+    path, in the log's thread)."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    body: bytes
+    content_type: str | None
+    request_id: str
+
+
+#: Most shadow requests a process holds: the candidate scores a sample, never a backlog.
+MAX_SHADOW_JOBS = 100
+CANDIDATE = "candidate"
 
 
 def _loads(data: bytes) -> Any:
@@ -90,14 +112,14 @@ def rows_of(entry: Entry) -> Iterator[tuple[Any, ...]]:
     if isinstance(instances, list) and isinstance(results, list):
         share = entry.latency_ms / max(1, len(instances))
         for index, (reading, result) in enumerate(zip(instances, results, strict=False)):
-            yield (*common, index, reading, result, share)
+            yield (*common, index, reading, result, share, entry.shadow)
         return
     inputs: Any = body
     if entry.query:
         inputs = {"query": dict(entry.query), **({"body": body} if body is not None else {})}
     if isinstance(answer, dict):
         answer = {k: v for k, v in answer.items() if k != "success"}
-    yield (*common, 0, inputs, answer, entry.latency_ms)
+    yield (*common, 0, inputs, answer, entry.latency_ms, entry.shadow)
 
 
 def _copy_line(row: tuple[Any, ...]) -> bytes:
@@ -132,6 +154,10 @@ class PredictionLog:
         self.capacity = int(config.get("PREDICTION_LOG_BUFFER", 10_000))
         self.flush_seconds = float(config.get("PREDICTION_LOG_FLUSH_SECONDS", 1.0))
         self.retention_days = int(config.get("PREDICTION_LOG_RETENTION_DAYS", 30))
+        self.shadow_share = float(config.get("SHADOW_SHARE", 0.0)) if self.enabled else 0.0
+        self._shadow_jobs: deque[ShadowJob] = deque(maxlen=MAX_SHADOW_JOBS)
+        #: The app whose candidate replays shadow jobs (set by init_app).
+        self.app: Flask | None = None
         self._connect_timeout = int(config.get("DB_CONNECT_TIMEOUT", 2))
         self._buffer: deque[Entry] = deque()
         #: Bytes of request and answer bodies held (approximate under threads: a bound, not a
@@ -188,6 +214,36 @@ class PredictionLog:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
             self.flush()
+            self.run_shadows()
+
+    def sample(self, job: ShadowJob) -> None:
+        """Queue a request for the candidate to score (bounded: the oldest job goes)."""
+        self._shadow_jobs.append(job)
+
+    def run_shadows(self) -> int:
+        """Replay the queued requests in process with `?version=candidate`: the candidate's
+        answers reach the log as shadow rows beside production's (same request id), and no
+        client. A replay that fails is logged and forgotten. Returns the jobs run."""
+        app, jobs, done = self.app, self._shadow_jobs, 0
+        if app is None:
+            return 0
+        client = app.test_client()
+        while jobs:
+            job = jobs.popleft()
+            try:
+                client.open(
+                    job.path,
+                    method=job.method,
+                    query_string={**job.query, "version": CANDIDATE},
+                    data=job.body,
+                    content_type=job.content_type,
+                    headers={"X-Request-ID": job.request_id},
+                    environ_base={SHADOW_ENVIRON: True},
+                )
+                done += 1
+            except Exception:  # the shadow must never take the worker down
+                log.exception("shadow scoring of %s failed", job.path)
+        return done
 
     def flush(self) -> int:
         """Write what the buffer holds now; returns the rows written (0 when dropped)."""
@@ -284,6 +340,7 @@ def init_app(app: Flask) -> PredictionLog:
     """Attach this app's prediction log (its thread starts with the first prediction) and the
     hook that hands it every answered prediction."""
     prediction_log = PredictionLog(app.config)
+    prediction_log.app = app
     app.extensions["pumpapi.prediction_log"] = prediction_log
     if not prediction_log.enabled:
         return prediction_log
@@ -295,6 +352,7 @@ def init_app(app: Flask) -> PredictionLog:
         if inference is None or response.status_code != 200:
             return response
         req = request._get_current_object()
+        shadow = bool(req.environ.get(SHADOW_ENVIRON))
         prediction_log.record(
             Entry(
                 ts=time.time(),
@@ -307,8 +365,26 @@ def init_app(app: Flask) -> PredictionLog:
                 query=req.args.to_dict() if req.args else {},
                 answer=response.get_data(),
                 latency_ms=round(inference.seconds * 1000.0, 3),
+                shadow=shadow,
             )
         )
+        if (
+            not shadow
+            and prediction_log.shadow_share > 0.0
+            and random.random() < prediction_log.shadow_share
+        ):
+            candidate = app.extensions["pumpapi.models"].alias(inference.family, CANDIDATE)
+            if candidate is not None and candidate != inference.version:
+                prediction_log.sample(
+                    ShadowJob(
+                        req.method,
+                        req.path,
+                        req.args.to_dict(),
+                        req.get_data(cache=True),
+                        req.content_type,
+                        state.get("request_id") or "-",
+                    )
+                )
         return response
 
     return prediction_log

@@ -142,6 +142,10 @@ class ModelRegistry:
             f"No version or alias {version!r} of the {family} model; served: {served}."
         )
 
+    def alias(self, family: str, name: str) -> str | None:
+        """The loaded version an alias names, if any."""
+        return self._aliases.get(family, {}).get(name)
+
     def versions(self, family: str) -> list[dict[str, Any]]:
         """The versions of a family loaded here, each with its aliases."""
         aliases = self._aliases.get(family, {})

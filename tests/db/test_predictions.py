@@ -187,3 +187,51 @@ def test_a_stopping_worker_writes_what_it_holds(gunicorn_server, all_families_ro
     while len(rows(database_url)) < sent and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(rows(database_url)) == sent
+
+
+def test_the_candidate_scores_a_sample_off_the_response_path(
+    make_app, tmp_path, all_families_root, database_url
+):
+    import json
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(all_families_root, root)
+    shutil.copytree(root / "xgboost" / "1", root / "xgboost" / "2")
+    meta = json.loads((root / "xgboost" / "2" / "metadata.json").read_text())
+    (root / "xgboost" / "2" / "metadata.json").write_text(json.dumps({**meta, "version": "2"}))
+    (root / "xgboost" / "aliases.json").write_text('{"latest": "1", "candidate": "2"}')
+    app = make_app(
+        MODEL_STORE=str(root),
+        MODEL_FAMILIES=("xgboost",),
+        DATABASE_URL=database_url,
+        READ_API_KEYS=("reader",),  # the replay is admitted without the client's key
+        PREDICTION_LOG=True,
+        PREDICTION_LOG_FLUSH_SECONDS=3600,
+        SHADOW_SHARE=1.0,
+    )
+    log = predictions.of(app)
+    try:
+        client = app.test_client()
+        key = {"X-API-Key": "reader"}
+        batch = {"instances": [READING, LOW_OIL]}
+        answers = [
+            client.post("/model/xgboost/predict", json=READING, headers=key),
+            client.post("/model/xgboost/predict", json=batch, headers=key),
+        ]
+        assert [a.headers["X-Model-Version"] for a in answers] == ["1", "1"]
+        # A request pinned to the candidate is not shadowed again.
+        pinned = client.post("/model/xgboost/predict?version=candidate", json=READING, headers=key)
+        assert pinned.headers["X-Model-Version"] == "2"
+        log.flush()
+        assert log.run_shadows() == 2
+        log.flush()
+        found = rows(database_url)
+        production = [(r["request_id"], r["row_index"]) for r in found if not r["shadow"]]
+        shadow = [(r["request_id"], r["row_index"]) for r in found if r["shadow"]]
+        assert {r["version"] for r in found if r["shadow"]} == {"2"}
+        assert sorted(shadow) == sorted(production[:3])  # beside the two shadowed requests
+        assert len(found) == 3 + 1 + 3  # production rows, the pinned one, the shadow rows
+    finally:
+        log.close()
+        app.extensions["pumpapi.db"].close()

@@ -16,7 +16,8 @@ CREATE TABLE predictions (
     row_index   integer NOT NULL DEFAULT 0,
     inputs      jsonb NOT NULL,
     output      jsonb NOT NULL,
-    latency_ms  real NOT NULL
+    latency_ms  real NOT NULL,
+    shadow      boolean NOT NULL DEFAULT false
 ) PARTITION BY RANGE (ts);
 
 CREATE INDEX predictions_family_version_ts ON predictions (family, version, ts);
@@ -26,6 +27,8 @@ COMMENT ON TABLE predictions IS
     'Every prediction served: inputs, output, model version, latency (partitioned by day).';
 COMMENT ON COLUMN predictions.machine IS 'The pump, where the request named one (/machine/...).';
 COMMENT ON COLUMN predictions.row_index IS 'Position of the row in a batch request (0 otherwise).';
+COMMENT ON COLUMN predictions.shadow IS
+    'The candidate''s answer to a sampled request, scored off the response path (not sent).';
 
 -- Creates the day partitions of [first_day, first_day + days) that are missing; returns how many
 -- it created. Serialised by an advisory lock, so workers calling it at once never collide.
