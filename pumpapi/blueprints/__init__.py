@@ -11,8 +11,9 @@ from pumpapi.blueprints import (
     inference,
     lstm,
     machines,
+    performance,
     telemetry,
     xgboost,
 )
 
-MODULES = (health, xgboost, gru, lstm, machines, telemetry, events, inference)
+MODULES = (health, xgboost, gru, lstm, machines, telemetry, events, performance, inference)
