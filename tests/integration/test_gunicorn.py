@@ -100,8 +100,7 @@ def test_models_load_once_in_the_master_and_pools_open_in_the_workers(served, pg
         requests.post(
             f"{served.url}/machine/predict", params={"machine_name": "MOTOBOMBA-001"}, timeout=5
         ).raise_for_status()
-    workers = served.worker_pids()
-    assert len(workers) == 2
+    workers = served.wait_for_workers(2)
     # preload_app: the model was loaded once, in the master, before fork: every worker reports
     # the very same load (one load per worker would differ; one per request would change).
     loads: dict[int, set[float]] = {}
