@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve stack test lint format clean nginx bench wrk containers wheels base-image image image-runtime
+.PHONY: serve stack test lint format clean nginx bench wrk containers wheels base-image image image-runtime \
+        service-images compose-up compose-down
 
 # One stamp per install profile, each with its extras of setup.cfg: re-installed when the
 # package metadata changes.
@@ -77,10 +78,25 @@ image: image-runtime
 	else echo "no models in var/models: baked not built (make serve, or the trainer, makes them)"; fi
 	$(CONTAINER) images --filter reference='$(IMAGE)'
 
+# Offline stand-ins for the postgres and nginx images of docker-compose.yml (Debian's packages).
+service-images: base-image
+	$(BUILD) -f deploy/container/services.Containerfile --target postgres -t localhost/pumpapi-postgres:15 .
+	$(BUILD) -f deploy/container/services.Containerfile --target nginx -t localhost/pumpapi-nginx:bookworm .
+
+# docker-compose.yml on this machine's podman, offline (the images above, built locally).
+COMPOSE_ENV = PUMPAPI_POSTGRES_IMAGE=localhost/pumpapi-postgres:15 \
+              PUMPAPI_NGINX_IMAGE=localhost/pumpapi-nginx:bookworm \
+              COMPOSE="$(BIN)/podman-compose" CONTAINER=$(CONTAINER)
+compose-up: image service-images $(VENV)/.test-installed
+	$(COMPOSE_ENV) deploy/container/compose-up.sh pumpapi
+
+compose-down:
+	$(COMPOSE_ENV) $(BIN)/podman-compose -p pumpapi down -v
+
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile deploy/container/services.Containerfile
 
 format: $(VENV)/.test-installed
 	$(BIN)/ruff check --fix .

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -25,17 +22,15 @@ import requests
 
 from pumpapi import db
 from pumpapi.stack import free_port
+from tests.fixtures.containers import Container, engine, make
 from tests.fixtures.db import fresh_schema, pump_history
 from tests.fixtures.gunicorn import worker_holds
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-ENGINE = os.environ.get("CONTAINER") or shutil.which("podman") or shutil.which("docker")
 IMAGE = "localhost/pumpapi:runtime"
 #: What issue 17 allows the runtime image (the base, Python's packages, the app).
 MAX_IMAGE_MB = 600
-ENV = {"CONTAINERS_CONF": str(ROOT / "deploy/podman/containers.conf"), **os.environ}
 
 SPEC_READING = {
     "rotacao_motor_rpm": 1800,
@@ -67,45 +62,10 @@ SPEC_EXAMPLES = [
 ]
 
 
-def engine(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    process = subprocess.run(
-        [ENGINE, *args], env=ENV, capture_output=True, text=True, timeout=timeout
-    )
-    if check:
-        assert process.returncode == 0, f"{args}: {process.stdout}\n{process.stderr}"
-    return process
-
-
-@dataclass
-class Container:
-    name: str
-    url: str
-
-    def inspect(self, template: str) -> str:
-        return engine("inspect", "--format", template, self.name).stdout.strip()
-
-    def exec(self, *command: str) -> subprocess.CompletedProcess:
-        return engine("exec", self.name, *command, check=False)
-
-    def logs(self) -> str:
-        process = engine("logs", self.name, check=False)
-        return (process.stdout + process.stderr)[-6000:]
-
-
 @pytest.fixture(scope="module")
 def runtime_image() -> dict:
-    if ENGINE is None:
-        pytest.skip("no container engine: `make containers` installs podman from Debian")
     started = time.monotonic()
-    build = subprocess.run(
-        ["make", "-s", "image-runtime"],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    make("image-runtime")
     size = int(engine("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout)
     return {"build_seconds": time.monotonic() - started, "size_mb": size / 1e6}
 
