@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.models import reference
 from pumpapi.models.gru import INDICES, WINDOW
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore, ModelVersion
@@ -167,6 +168,10 @@ def train_gru(store: ModelStore, config: GRUTrainingConfig = GRUTrainingConfig()
             "feature_order": list(CHANNEL_NAMES),
             "outputs": list(INDICES),
             "scaler": SCALER_FILE,
+            # Each channel's distribution in the train pumps' windows, for drift.
+            "reference": reference.build(
+                {name: train.inputs[:, :, c] for c, name in enumerate(CHANNEL_NAMES)}
+            ),
             "metrics": metrics,
             "training": run_record(split, (train, validation, test), fit, started, config),
         },

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.models import reference
 from pumpapi.models.lstm import WINDOW, denormalise, normalise, targets
 from pumpapi.models.store import ModelStore, ModelVersion
 from pumpapi.telemetry import CHANNEL_NAMES
@@ -160,6 +161,10 @@ def train_lstm(
             "description": "Next value of any telemetry series from its last 60 values, "
             "each window normalised by its own mean and spread.",
             "timesteps": WINDOW,
+            # Each channel's distribution in the train pumps' series, for drift.
+            "reference": reference.build(
+                {name: train.windows[train.channel == c] for c, name in enumerate(CHANNEL_NAMES)}
+            ),
             "metrics": metrics,
             "training": run_record(
                 split, (train, validation, test), fit, started, config, channels=list(CHANNEL_NAMES)

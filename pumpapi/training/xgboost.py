@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost
 
+from pumpapi.models import reference
 from pumpapi.models.compiled import (
     COMPILED_ARTIFACT,
     TOLERANCE,
@@ -437,6 +438,10 @@ def train(
         "feature_channels": dict(FEATURE_CHANNELS),
         "labels": dict(LABELS),
         "threshold": round(threshold, 6),
+        # Each feature's distribution on the train pumps: what drift is measured against.
+        "reference": reference.build(
+            {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
+        ),
         "threshold_rule": "at risk when probability >= threshold; maximises F1 on validation pumps",
         "horizon": {
             "hours": hours,
