@@ -194,7 +194,7 @@ def _keras_family_options(defaults: Any) -> Callable[[Callable[..., None]], Call
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         for option in reversed(options):
             command = option(command)
-        return command
+        return database_options(command)
 
     return decorate
 
@@ -205,11 +205,16 @@ def _train_keras_family(
     summary: Callable[[dict[str, Any]], list[str]],
     store_root: str,
     config: Any,
+    source: str = "simulator",
+    since=None,
+    until=None,
+    pumps_named: tuple[str, ...] = (),
 ) -> None:
-    """Train with `config`, publish in the store at `store_root` and print the run's summary."""
-
+    """Train with `config` (on the fleet in PostgreSQL with `source="db"`), publish in the store
+    at `store_root` and print the run's summary."""
+    fleet, described = stored_fleet(since, until, pumps_named) if source == "db" else (None, None)
     try:
-        trained = train_family(local_of(store_root), config)
+        trained = train_family(local_of(store_root), config, fleet, described)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{family} version {trained.version} published in {store_root}")
@@ -219,7 +224,7 @@ def _train_keras_family(
 
 @train.command("gru")
 @_keras_family_options(gru.GRUTrainingConfig())
-def train_gru(store_root: str, **options: int) -> None:
+def train_gru(store_root: str, source: str, since, until, pumps_named, **options: int) -> None:
     """The lubrication and hydraulic health model (Keras GRU, served through LiteRT).
 
     Pumps are split into train, validation (early stopping) and held-out pumps; the scaler is
@@ -227,16 +232,20 @@ def train_gru(store_root: str, **options: int) -> None:
     naive baselines. Writes model.keras, model.tflite (checked against Keras) and scaler.json.
     """
     config = dataclasses.replace(gru.GRUTrainingConfig(), **options)
-    _train_keras_family("gru", gru.train_gru, gru.summary, store_root, config)
+    _train_keras_family(
+        "gru", gru.train_gru, gru.summary, store_root, config, source, since, until, pumps_named
+    )
 
 
 @train.command("lstm")
 @_keras_family_options(lstm.LSTMTrainingConfig())
-def train_lstm(store_root: str, **options: int) -> None:
+def train_lstm(store_root: str, source: str, since, until, pumps_named, **options: int) -> None:
     """The series forecaster (Keras LSTM, served through LiteRT).
 
     Trained on every channel of the train pumps; MAE and MASE against the persistence forecast
     (next value = last value) on held-out pumps are stored with the model.
     """
     config = dataclasses.replace(lstm.LSTMTrainingConfig(), **options)
-    _train_keras_family("lstm", lstm.train_lstm, lstm.summary, store_root, config)
+    _train_keras_family(
+        "lstm", lstm.train_lstm, lstm.summary, store_root, config, source, since, until, pumps_named
+    )

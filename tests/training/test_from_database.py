@@ -107,3 +107,32 @@ def test_stored_histories_label_failures_like_the_simulator():
     assert history.failure_within(2).tolist() == [
         False, False, True, True, False, False, True, True, False, False
     ]  # fmt: skip
+
+
+def test_window_families_train_from_the_database(tmp_path, database_url):
+    import psycopg
+
+    from pumpapi import simulator
+    from pumpapi.db.history import Selection, read_fleet
+    from pumpapi.training.gru import train_gru
+    from pumpapi.training.lstm import train_lstm
+    from tests.fixtures.tensorflow import TINY_GRU, TINY_LSTM
+
+    # 50 hours a pump: four inspections each, so health is known over the 36 hours between
+    # the first and the last (the simulator writes an inspection every 12 h).
+    copy_fleet(to_conninfo(database_url), simulator.simulate_fleet(5, 3_000, seed=21))
+    with psycopg.connect(to_conninfo(database_url)) as conn:
+        fleet = list(read_fleet(conn, Selection()))
+    labelled = sum(int(np.isfinite(p.lubrication_health).sum()) for p in fleet)
+    assert 5 * 2_000 < labelled < 5 * 2_300
+    described = {"kind": "database", "pumps": len(fleet)}
+    store = ModelStore(tmp_path)
+    gru = train_gru(store, TINY_GRU, fleet, described)
+    assert gru.metadata["training"]["source"] == described
+    assert "simulator" not in gru.metadata["training"]
+    # Only windows ending where an inspection defines the indices are trained on.
+    windows = gru.metadata["training"]["windows"]
+    assert 0 < sum(windows.values()) <= labelled // TINY_GRU.stride + 5
+    lstm = train_lstm(store, TINY_LSTM, fleet, described)
+    assert lstm.metadata["training"]["source"] == described
+    assert lstm.metadata["metrics"]["mase"] is not None
