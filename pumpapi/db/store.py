@@ -19,7 +19,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from pumpapi.db.connection import describe, to_conninfo, unavailable_on_error
+from pumpapi.db.connection import (
+    CircuitBreaker,
+    describe,
+    reachable,
+    server_addresses,
+    to_conninfo,
+    unavailable_on_error,
+)
 from pumpapi.db.schema import migrations
 from pumpapi.errors import DatabaseUnavailable, InvalidInput, MachineNotFound
 from pumpapi.telemetry import CHANNEL_COLUMNS, CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
@@ -123,10 +130,11 @@ class TelemetryStore:
 
     The pool is opened by `open()` (each gunicorn worker calls it after fork) or lazily on the
     first query; a pool inherited through fork is abandoned, never used. Every way the database
-    can fail becomes `DatabaseUnavailable` (503 with Retry-After), answered within about
-    DB_POOL_TIMEOUT seconds while PostgreSQL is down; the first request after it is back
-    succeeds: a connection the server closed is found dead, the pool checked, the read retried
-    once (`run`).
+    can fail becomes `DatabaseUnavailable` (503 with Retry-After): the first request to find
+    PostgreSQL down waits up to DB_POOL_TIMEOUT seconds and opens the circuit `breaker`, the
+    next ones are answered at once until the server accepts connections again; then the first
+    request succeeds: a connection the server closed is found dead, the pool checked, the read
+    retried once (`run`).
     """
 
     def __init__(self, config: Mapping[str, Any]):
@@ -136,6 +144,9 @@ class TelemetryStore:
         self._lock = threading.Lock()
         #: Whether a connection was asked for since the pool statistics were last read.
         self._asked = False
+        #: Open while PostgreSQL is known to be down (pumpapi.db.connection.CircuitBreaker).
+        self.breaker = CircuitBreaker(self._knock)
+        self._addresses: list | None = None
         names = [name for name, _ in migrations()]
         self.expected_schema: str | None = names[-1] if names else None
 
@@ -244,16 +255,32 @@ class TelemetryStore:
         CPU a machine prediction.) `work` must be safe to run twice: a read, or an
         idempotent write.
         """
+        self.breaker.check()  # PostgreSQL known down: 503 at once, no wait for the pool
         try:
             with self.connection() as conn:
                 return work(conn)
         except DatabaseUnavailable as exc:
             if self._pool is None or not _connection_lost(exc.__cause__):
+                self._trip(exc)
                 raise
         log.warning("a database connection was lost; checking the pool and trying once more")
         self._pool.check()
-        with self.connection() as conn:
-            return work(conn)
+        try:
+            with self.connection() as conn:
+                return work(conn)
+        except DatabaseUnavailable as exc:
+            self._trip(exc)
+            raise
+
+    def _trip(self, exc: DatabaseUnavailable) -> None:
+        if exc.__cause__ is not None:
+            self.breaker.trip(exc.__cause__)
+
+    def _knock(self, timeout: float) -> bool:
+        """Whether the server's address accepts connections (the breaker's cheap probe)."""
+        if self._addresses is None:
+            self._addresses = server_addresses(self._conninfo())
+        return reachable(self._addresses, timeout)
 
     # -- queries -------------------------------------------------------------------------------
 
