@@ -27,6 +27,26 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "config" / "nginx.conf.j2"
 #: Telemetry ingestion: the one write endpoint (idempotent), with its own body limit.
 INGEST_PATH = "/machine/telemetry"
+#: Model families nginx gives an upstream group of their own (pumpapi.models families).
+FAMILIES = ("xgboost", "gru", "lstm")
+#: Largest request line or header line nginx takes (below gunicorn's 4094-byte request line).
+HEADER_BUFFER = "4k"
+#: nginx's own errors: (status nginx meant, status answered, internal location answering it in
+#: the API's envelope). 494 is nginx's code for a header too large, answered 431; a 502 (no
+#: instance answered) is a 503 with Retry-After, what the instances answer when they cannot.
+ERROR_PAGES = (
+    (400, 400, "bad_request"),
+    (494, 431, "header_too_large"),
+    (411, 411, "length_required"),
+    (413, 413, "too_large"),
+    (414, 414, "uri_too_long"),
+    (500, 500, "internal"),
+    (501, 501, "not_implemented"),
+    (502, 503, "unavailable"),
+    (503, 503, "unavailable"),
+    (504, 504, "timeout"),
+    (403, 403, "forbidden"),
+)
 #: Networks allowed to read /metrics: loopback, and the private ranges Prometheus scrapes from.
 PRIVATE_NETWORKS = ("127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
@@ -79,7 +99,12 @@ class NginxConfig:
             autoescape=False,  # an nginx file, not HTML
         )
         ingest_limit = self.app_settings.get("INGEST_MAX_CONTENT_LENGTH")
+        families = list(FAMILIES)  # every family: the layouts rendered for may serve any
         return env.get_template(TEMPLATE.name).render(
+            families=families,
+            groups=["general", "database", *families],
+            error_pages=ERROR_PAGES,
+            header_buffer=HEADER_BUFFER,
             upstreams=list(self.upstreams),
             listen=self.listen,
             runtime_dir=self.runtime_dir,
