@@ -55,9 +55,11 @@ def test_an_application_503_counts_against_an_instance_in_its_own_group_only():
     # Server-wide (health, docs, ...): a 503 is the answer itself, never retried nor counted.
     assert retries[0] == "proxy_next_upstream error timeout invalid_header http_502 non_idempotent;"
     # Families, database routes, ingestion (idempotent): retried, counted in that group only.
-    assert retries[1:] == [
-        "proxy_next_upstream error timeout invalid_header http_502 http_503 non_idempotent;"
-    ] * 2
+    assert (
+        retries[1:]
+        == ["proxy_next_upstream error timeout invalid_header http_502 http_503 non_idempotent;"]
+        * 2
+    )
     for group in ("general", "database", "xgboost", "gru", "lstm"):
         assert f"upstream pumpapi_{group} {{" in text
     # Family groups keep the instances as never-failed backups: a 503 everywhere reaches the
