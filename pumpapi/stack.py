@@ -314,12 +314,24 @@ def stack(
                 _supervise(nginx, instances)
             finally:
                 _say("stopping")
-                if nginx is not None:
-                    nginx.stop()
-                for instance in instances:
-                    instance.stop()
+                _stop_all(nginx, instances)
     except KeyboardInterrupt:
         pass  # everything started was stopped on the way out of the blocks above
+
+
+def _stop_all(nginx: NginxProcess | None, instances: Sequence[AppInstance]) -> None:
+    """Stop nginx and every instance at once (each drains in parallel, so the whole stack
+    stops within one graceful timeout however many instances), deaf to a second Ctrl-C or
+    SIGTERM meanwhile: an interrupted stop would leave processes behind."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    processes = [(nginx.process, signal.SIGQUIT, 10.0)] if nginx is not None else []
+    processes += [(instance.process, signal.SIGTERM, 30.0) for instance in instances]
+    for process, signum, _ in processes:
+        if process is not None and process.poll() is None:
+            process.send_signal(signum)
+    for process, signum, timeout in processes:
+        stop_process(process, signum, timeout)  # waits; kills what lingers
 
 
 def _announce(listen: str, instances: int, access_log: Path) -> None:
