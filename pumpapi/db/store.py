@@ -74,6 +74,8 @@ MACHINES_SQL = (
 )
 
 SCHEMA_VERSION_SQL = "SELECT max(name) FROM schema_migrations"
+#: Seconds a request waits for a pooled connection before checking that the server listens.
+FIRST_WAIT = 0.05
 
 
 @dataclass(frozen=True)
@@ -242,8 +244,25 @@ class TelemetryStore:
         if pool is None:
             self._conninfo()  # raises the reason (not set, or not valid)
             raise DatabaseUnavailable("The telemetry database is not configured.")
-        with unavailable_on_error(), pool.connection() as conn:
-            yield conn
+        with unavailable_on_error():
+            conn = self._getconn(pool)
+            try:
+                with conn:  # commit or roll back; a pooled connection is not closed
+                    yield conn
+            finally:
+                pool.putconn(conn)
+
+    def _getconn(self, pool: ConnectionPool) -> psycopg.Connection:
+        """A connection within the pool's timeout; but when none comes within FIRST_WAIT and
+        nothing listens at the server's address (PostgreSQL stopped), PoolTimeout at once
+        instead of after the whole timeout: the breaker opens on the first request, not a
+        second later, and the worker serves model-only requests meanwhile."""
+        try:
+            return pool.getconn(timeout=FIRST_WAIT)
+        except PoolTimeout:
+            if not self._knock(self.breaker.knock_timeout):
+                raise
+        return pool.getconn(timeout=max(float(pool.timeout) - FIRST_WAIT, FIRST_WAIT))
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """`work(conn)` on a pooled connection; every database failure is DatabaseUnavailable.
@@ -259,10 +278,16 @@ class TelemetryStore:
         try:
             with self.connection() as conn:
                 return work(conn)
-        except DatabaseUnavailable as exc:
+        except DatabaseUnavailable as caught:
+            exc = caught
             if self._pool is None or not _connection_lost(exc.__cause__):
                 self._trip(exc)
                 raise
+        if not self._knock(self.breaker.knock_timeout):
+            # Nothing listens there any more (PostgreSQL stopped): the pool would wait its
+            # whole timeout for a connection that cannot come. Open the breaker now.
+            self._trip(exc)
+            raise exc
         log.warning("a database connection was lost; checking the pool and trying once more")
         self._pool.check()
         try:
