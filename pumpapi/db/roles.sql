@@ -15,6 +15,8 @@ GRANT USAGE ON SCHEMA {schema} TO {reader}, {writer};
 
 GRANT SELECT ON {schema}.pumps, {schema}.readings, {schema}.events, {schema}.predictions,
     {schema}.schema_migrations TO {reader};
+-- Nobody but the owner creates objects in the schema (PostgreSQL before 15 let PUBLIC).
+REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC;
 -- Belt and braces: even a table granted by mistake later cannot be written by the reader.
 ALTER ROLE {reader} SET default_transaction_read_only = on;
 

@@ -132,7 +132,7 @@ def test_postgres_stopped_under_load(stack, xgboost_trained, private_cluster,
         windows.append(phase())
     model_during = max((model for model, _ in windows), key=_rps)
     machine_during = windows[0][1]
-    for model, machine in windows[1:]:
+    for _, machine in windows[1:]:
         machine_during.statuses.update(machine.statuses)
         machine_during.errors += machine.errors
         machine_during.latencies += machine.latencies
