@@ -147,7 +147,8 @@ def test_a_cluster_with_a_password_asks_every_connection_for_it():
         cluster.require_passwords()  # idempotent
         with psycopg.connect(cluster.url("postgres"), connect_timeout=5) as conn:
             method = conn.execute(
-                "SELECT starts_with(rolpassword, 'SCRAM-SHA-256$') FROM pg_authid WHERE rolname = %s",
+                "SELECT starts_with(rolpassword, 'SCRAM-SHA-256$') FROM pg_authid"
+                " WHERE rolname = %s",
                 ("pumpapi",),
             ).fetchone()
             assert method == (True,)
