@@ -76,6 +76,12 @@ def unavailable_on_error() -> Iterator[None]:
         raise DatabaseUnavailable(
             "The telemetry database is not reachable now; try again in a few seconds."
         ) from exc
+    except pgerrors.InsufficientPrivilege as exc:
+        log.error("the database role lacks a privilege: %s", describe(exc))
+        raise DatabaseUnavailable(
+            "The database role this service connects as lacks a privilege; run "
+            "`pumpapi db roles` after `pumpapi db init`."
+        ) from exc
     except pgerrors.UndefinedTable as exc:
         log.error("telemetry schema missing: %s", describe(exc))
         raise DatabaseUnavailable(

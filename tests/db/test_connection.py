@@ -71,6 +71,9 @@ def test_what_libpq_cannot_use_is_a_value_error(url):
         (psycopg.OperationalError("connection refused"), "not reachable"),
         (pgerrors.AdminShutdown("terminating connection"), "not reachable"),
         (pgerrors.UndefinedTable('relation "readings" does not exist'), "pumpapi db init"),
+        # Serving runs as the reader: a table a migration added without its grant is a 503
+        # that says what to run, not a 500.
+        (pgerrors.InsufficientPrivilege("permission denied for table x"), "pumpapi db roles"),
     ],
 )
 def test_database_failures_become_database_unavailable(error, phrase):
