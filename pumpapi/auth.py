@@ -57,11 +57,12 @@ def key_matches(sent: str, keys: Iterable[str]) -> bool:
 def check_api_key(keys: Iterable[str], purpose: str, req: Request) -> None:
     """Raise Unauthorized (no key) or Forbidden (wrong key, or none configured) for `req`."""
     keys = tuple(keys)
+    if not keys:
+        # Whatever was sent: no key can work, so the answer must not ask for one.
+        raise Forbidden(f"{purpose} is disabled on this instance: no API key is configured for it.")
     sent = req.headers.get(HEADER)
     if not sent:
         raise Unauthorized(f"{purpose} requires an API key: send it in the {HEADER} header.")
-    if not keys:
-        raise Forbidden(f"{purpose} is not enabled on this instance: no API key is configured.")
     if not key_matches(sent, keys):
         log.warning("wrong API key on %s %s", req.method, req.path)
         raise Forbidden(f"The API key sent in {HEADER} does not allow {purpose.lower()}.")

@@ -27,17 +27,51 @@ def _say(message: str) -> None:
 
 
 def _local_database(var_dir: Path, port: int) -> tuple[str, object | None]:
-    """Start (or reuse) the private cluster under var/; returns its URL and the cluster if this
-    process started it (so that it stops it on exit)."""
-    from pumpapi.localpg import LocalCluster
+    """Start (or reuse) the private cluster under var/, with password (scram) authentication
+    and its superuser's password generated into var/secrets (0600); returns the owner's URL
+    and the cluster if this process started it (so that it stops it on exit)."""
+    import psycopg
 
+    from pumpapi.localpg import SUPERUSER, LocalCluster, secret
+
+    password = secret(var_dir / "secrets", f"{SUPERUSER}.password")
     cluster = LocalCluster(var_dir / "pg", port)
     cluster.ensure()
     started = not cluster.is_running()
     if started:
         cluster.start()
+    try:
+        cluster.password = password
+        cluster.require_passwords()
+    except psycopg.OperationalError:
+        # Not this password and no longer trust: the cluster predates the secret file.
+        raise click.ClickException(
+            f"{cluster.data_dir} asks for a password that {var_dir / 'secrets'} does not hold; "
+            "remove both to start afresh."
+        ) from None
     cluster.create_database("pumpapi")
     return cluster.url("pumpapi"), (cluster if started else None)
+
+
+def _serving_environment(owner_url: str, var_dir: Path) -> dict[str, str]:
+    """Least privilege: serving connects as the read-only role, ingestion (events and the
+    prediction log too) as the writer; the owner's URL only migrated the schema. Roles and
+    passwords are created by pumpapi.db.roles.least_privilege; an owner that may not create
+    roles keeps serving as itself, said loudly."""
+    import psycopg
+
+    from pumpapi.db import roles
+
+    try:
+        urls = roles.least_privilege(owner_url, var_dir / "secrets")
+    except psycopg.errors.InsufficientPrivilege as exc:
+        _say(f"database: cannot create the serving roles ({exc}); serving as DATABASE_URL's user")
+        return {"DATABASE_URL": owner_url}
+    _say(f"database: serving as {roles.READER} (SELECT only), ingestion as {roles.WRITER}")
+    env = {"DATABASE_URL": urls.reader, "PUMPAPI_INGEST_DATABASE_URL": urls.writer}
+    if os.environ.get("PUMPAPI_INGEST_DATABASE_URL"):
+        env.pop("PUMPAPI_INGEST_DATABASE_URL")  # the operator's choice stands
+    return env
 
 
 def simulated_fleet(pumps: int, steps: int, seed: int, interval_s: int, end: dt.datetime | None):
@@ -99,9 +133,11 @@ def prepared_service(
 ) -> Iterator[dict[str, str]]:
     """What `serve` and `stack` run gunicorn on; yields the environment to start it with.
 
-    PostgreSQL is DATABASE_URL, or else the private cluster under VAR_DIR/pg (stopped on exit
-    when started here); the schema is migrated, a demo fleet loaded into an empty database, and
-    each configured model family trained if the store has none.
+    PostgreSQL is DATABASE_URL, or else the private cluster under VAR_DIR/pg (password
+    authentication; stopped on exit when started here); the schema is migrated as that URL's
+    user (the owner), a demo fleet loaded into an empty database, each configured model family
+    trained if the store has none, and the service runs as the least-privilege roles: the
+    environment's DATABASE_URL is the read-only role, PUMPAPI_INGEST_DATABASE_URL the writer.
     """
     config = settings.effective()
     var_dir = var_dir.resolve()
@@ -109,17 +145,18 @@ def prepared_service(
     cluster = None
     url = config["DATABASE_URL"]
     if url:
-        _say("database: using DATABASE_URL")
+        _say("database: using DATABASE_URL (as the schema's owner)")
     else:
         url, cluster = _local_database(var_dir, pg_port)
-        _say(f"database: private PostgreSQL at {url}")
+        _say(f"database: private PostgreSQL on 127.0.0.1:{pg_port} (password authentication)")
     try:
         _prepare_database(url, pumps, days, seed)
+        serving = _serving_environment(url, var_dir)
         # Absolute: gunicorn may run from another directory than this command (stack runs it
         # from the checkout), and must read the store the models were just trained into.
         store = str(Path(config["MODEL_STORE"]).resolve())
         _train_missing(config["MODEL_FAMILIES"], store)
-        yield {**os.environ, "DATABASE_URL": url, "PUMPAPI_MODEL_STORE": store}
+        yield {**os.environ, **serving, "PUMPAPI_MODEL_STORE": store}
     finally:
         if cluster is not None:
             cluster.stop()

@@ -142,15 +142,58 @@ def _http_message(error: HTTPException) -> str:
         return f"Method {request.method} is not allowed on {request.path}; use one of: {allowed}."
     if code == 413:
         limit = request.max_content_length  # a view may raise it (telemetry batches)
-        return f"The request body is larger than the limit of {limit} bytes."
+        if limit is None:
+            return "The request body is too large."
+        return (
+            f"The request body is larger than this endpoint's limit of {_size(limit)} "
+            f"({limit} bytes); send fewer readings per request."
+        )
     if code == 400 and isinstance(error.description, str) and "JSON" in error.description:
         return "The request body is not valid JSON."
     return str(error.description or HTTPStatus(code).phrase)
 
 
+def _size(n_bytes: int) -> str:
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n_bytes >= factor:
+            return f"{n_bytes / factor:g} {unit}"
+    return f"{n_bytes} bytes"
+
+
+#: Most bytes of a refused body read and discarded before answering 413 (see `_drain_body`).
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def _drain_body() -> bool:
+    """Read and discard the rest of a body too large to be used, up to DRAIN_LIMIT bytes.
+
+    A client that sends its body whole without waiting for `100 Continue` (most do) is still
+    writing when the 413 is ready; closing the connection with its bytes unread makes the
+    kernel answer with a reset, and the client sees a broken pipe instead of the answer. Read
+    to its end, the connection closes cleanly and the client reads the 413. Larger bodies are
+    not worth a worker's time: those clients get the reset. Returns whether it was read whole.
+    """
+    length = request.content_length
+    stream = request.environ.get("wsgi.input")
+    if length is None or length > DRAIN_LIMIT or stream is None:
+        return False
+    remaining = length
+    try:
+        while remaining > 0:
+            chunk = stream.read(min(remaining, 1 << 16))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+    except (OSError, ValueError):
+        return False
+    return remaining <= 0
+
+
 def handle_http_exception(error: HTTPException):
     """Every werkzeug HTTPException, including webargs/smorest `abort`, in the one envelope."""
     code = error.code or 500
+    if code == 413:
+        _drain_body()
     data = getattr(error, "data", None) or {}
     headers: dict[str, str] = {}
     # Keep what werkzeug would have sent, e.g. `Allow` on 405.

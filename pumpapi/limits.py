@@ -148,7 +148,33 @@ def read_json(body: bytes | str) -> Any:
                 f"The body nests arrays and objects {depth} levels deep; at most "
                 f"{MAX_JSON_DEPTH} are accepted."
             )
-    return json.loads(body)
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:
+        # The standard library refuses integers of more than 4,300 digits (a guard against
+        # quadratic int() conversion) with a plain ValueError: the client's fault, not ours.
+        raise BadRequest(
+            f"The body holds a number that cannot be read ({exc}); send plain decimal numbers."
+        ) from None
+    _refuse_lone_surrogates(value)
+    return value
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """A `\\ud800` escape without its pair is no character: it can be neither stored
+    (PostgreSQL text is UTF-8) nor written back in an error message, so it is refused here,
+    400, wherever it is (a key, a value, a pump's name). orjson refuses such bodies, so only
+    the rare body read by the standard library pays for this check."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=True).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(exc.object[exc.start])
+        raise BadRequest(
+            f"The body holds an unpaired UTF-16 surrogate escape (\\u{code:04x}), which is "
+            "not a character; send valid Unicode text."
+        ) from None
 
 
 def init_app(app: Flask) -> None:

@@ -7,11 +7,13 @@ import logging
 import os
 import pwd
 import re
+import secrets
 import shlex
 import shutil
 import stat
 import subprocess
-from collections.abc import Collection
+import urllib.parse
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import psycopg
@@ -19,8 +21,17 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 
-#: The superuser initdb creates; the cluster trusts local TCP connections from it.
+#: The superuser initdb creates. A cluster given a password (`pumpapi serve`'s, under var/)
+#: authenticates every connection with it (scram-sha-256); the test suite's trust local ones.
 SUPERUSER = "pumpapi"
+#: pg_hba.conf of a cluster with passwords: scram-sha-256 for every connection, nothing trusted.
+SCRAM_HBA = """\
+# Written by pumpapi.localpg: password (scram-sha-256) authentication for every connection.
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+host    all       all   ::1/128       scram-sha-256
+"""
 #: Who runs the server when we are root: PostgreSQL refuses to run as root.
 SERVER_USER = "postgres"
 DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -93,10 +104,19 @@ class LocalCluster:
     the log (`<data_dir>.log` beside it).
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], port: int, *, bin_dir: str | None = None):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        port: int,
+        *,
+        bin_dir: str | None = None,
+        password: str | None = None,
+    ):
         self.data_dir = Path(data_dir).absolute()
         self.port = int(port)
         self._bin_dir = Path(bin_dir) if bin_dir else None
+        #: The superuser's password once `require_passwords` has run (None: trust).
+        self.password = password
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
 
     def __repr__(self) -> str:
@@ -119,7 +139,31 @@ class LocalCluster:
 
     def url(self, dbname: str = "pumpapi") -> str:
         """libpq URL of a database of this cluster."""
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
+        user = SUPERUSER
+        if self.password:
+            user += ":" + urllib.parse.quote(self.password, safe="")
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def require_passwords(self) -> None:
+        """Password authentication from now on (idempotent; the server must be running): the
+        superuser gets `password` (stored as a scram-sha-256 verifier), pg_hba.conf asks every
+        connection for its password, and the server reloads it. A cluster created with trust
+        (by an older `make serve`) is converted in place."""
+        if not self.password:
+            raise ValueError("require_passwords needs the cluster's superuser password")
+        with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(self.password)
+                )
+            )
+            hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+            if not hba.exists() or hba.read_text() != SCRAM_HBA:
+                hba.write_text(SCRAM_HBA)
+                self._hand_over(hba)
+                conn.execute("SELECT pg_reload_conf()")
+                log.info("%s: password authentication required from now on", self.data_dir)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -267,3 +311,37 @@ class LocalCluster:
         except OSError:
             return ""
         return f"\n--- {self.log_path} (last lines) ---\n" + "\n".join(tail)
+
+
+def secret(directory: Path, name: str, nbytes: int = 24) -> str:
+    """The secret `name` kept in `directory` (0700) as a file readable by its owner only (0600),
+    generated (URL-safe random text) on first use and the same on every later call."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    path = directory / name
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        value = ""
+    if not value:
+        value = secrets.token_urlsafe(nbytes)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def write_passfile(path: Path, passwords: Mapping[str, str]) -> Path:
+    """A libpq password file (0600) giving each role its password on any host and database:
+    connection strings then name `passfile=` and carry no password."""
+
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace(":", "\\:")
+
+    lines = [f"*:*:*:{escape(role)}:{escape(pw)}" for role, pw in passwords.items()]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path

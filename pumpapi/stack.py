@@ -27,6 +27,26 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "config" / "nginx.conf.j2"
 #: Telemetry ingestion: the one write endpoint (idempotent), with its own body limit.
 INGEST_PATH = "/machine/telemetry"
+#: Model families nginx gives an upstream group of their own (pumpapi.models families).
+FAMILIES = ("xgboost", "gru", "lstm")
+#: Largest request line or header line nginx takes (below gunicorn's 4094-byte request line).
+HEADER_BUFFER = "4k"
+#: nginx's own errors: (status nginx meant, status answered, internal location answering it in
+#: the API's envelope). 494 is nginx's code for a header too large, answered 431; a 502 (no
+#: instance answered) is a 503 with Retry-After, what the instances answer when they cannot.
+ERROR_PAGES = (
+    (400, 400, "bad_request"),
+    (494, 431, "header_too_large"),
+    (411, 411, "length_required"),
+    (413, 413, "too_large"),
+    (414, 414, "uri_too_long"),
+    (500, 500, "internal"),
+    (501, 501, "not_implemented"),
+    (502, 503, "unavailable"),
+    (503, 503, "unavailable"),
+    (504, 504, "timeout"),
+    (403, 403, "forbidden"),
+)
 #: Networks allowed to read /metrics: loopback, and the private ranges Prometheus scrapes from.
 PRIVATE_NETWORKS = ("127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
@@ -79,7 +99,12 @@ class NginxConfig:
             autoescape=False,  # an nginx file, not HTML
         )
         ingest_limit = self.app_settings.get("INGEST_MAX_CONTENT_LENGTH")
+        families = list(FAMILIES)  # every family: the layouts rendered for may serve any
         return env.get_template(TEMPLATE.name).render(
+            families=families,
+            groups=["general", "database", *families],
+            error_pages=ERROR_PAGES,
+            header_buffer=HEADER_BUFFER,
             upstreams=list(self.upstreams),
             listen=self.listen,
             runtime_dir=self.runtime_dir,
@@ -289,12 +314,24 @@ def stack(
                 _supervise(nginx, instances)
             finally:
                 _say("stopping")
-                if nginx is not None:
-                    nginx.stop()
-                for instance in instances:
-                    instance.stop()
+                _stop_all(nginx, instances)
     except KeyboardInterrupt:
         pass  # everything started was stopped on the way out of the blocks above
+
+
+def _stop_all(nginx: NginxProcess | None, instances: Sequence[AppInstance]) -> None:
+    """Stop nginx and every instance at once (each drains in parallel, so the whole stack
+    stops within one graceful timeout however many instances), deaf to a second Ctrl-C or
+    SIGTERM meanwhile: an interrupted stop would leave processes behind."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    processes = [(nginx.process, signal.SIGQUIT, 10.0)] if nginx is not None else []
+    processes += [(instance.process, signal.SIGTERM, 30.0) for instance in instances]
+    for process, signum, _ in processes:
+        if process is not None and process.poll() is None:
+            process.send_signal(signum)
+    for process, signum, timeout in processes:
+        stop_process(process, signum, timeout)  # waits; kills what lingers
 
 
 def _announce(listen: str, instances: int, access_log: Path) -> None:

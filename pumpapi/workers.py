@@ -4,10 +4,47 @@ one) and closing each connection as soon as nothing of the request is left unrea
 from __future__ import annotations
 
 import socket
+from http import HTTPStatus
 from typing import Any
 
+import orjson
+from gunicorn import util
 from gunicorn.http.body import LengthReader
 from gunicorn.workers.sync import SyncWorker
+
+#: What gunicorn's own refusals mean for a client, in the API's words (its reasons are terse).
+_GUNICORN_MESSAGES = {
+    400: "The request is not valid HTTP: {detail}",
+    414: "The request line (method, path and query) is too long: {detail}. Send the data in "
+    "the body instead.",
+    431: "The request's headers are too many or too large: {detail}.",
+    500: "Internal error while handling the request; it has been logged.",
+}
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's `util.write_error` in the API's envelope instead of an HTML page: requests
+    gunicorn refuses before the app sees them (a request line over limit_request_line, too
+    many or too large headers, broken HTTP)."""
+    try:
+        phrase = HTTPStatus(status_int).phrase
+    except ValueError:
+        phrase = reason
+    template = _GUNICORN_MESSAGES.get(status_int, "{detail}")
+    detail = (mesg or reason).strip().rstrip(".")
+    body = orjson.dumps(
+        {
+            "success": False,
+            "error": template.format(detail=detail[:300]),
+            "code": status_int,
+            "status": phrase,
+        }
+    )
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 class WholeResponseSocket:
@@ -90,6 +127,15 @@ def read_whole(req: Any) -> bool:
 class WholeResponseSyncWorker(SyncWorker):
     """The sync worker (chosen by measurement, see config/gunicorn.conf.py) with whole responses
     and a prompt close."""
+
+    def handle_error(self, req, client, addr, exc):
+        # gunicorn's base worker calls `util.write_error`; the sync worker is single-threaded,
+        # so swapping it for the call is safe, and every other use of gunicorn is untouched.
+        original, util.write_error = util.write_error, write_json_error
+        try:
+            super().handle_error(req, client, addr, exc)
+        finally:
+            util.write_error = original
 
     def handle(self, listener, client, addr):
         # TLS ends at nginx; a TLS socket gunicorn wraps itself is left as it is.

@@ -49,11 +49,30 @@ def test_rendered_files_are_up_to_date(path, config):
     assert (ROOT / path).read_text() == config.render(), f"re-render {path} (see its README)"
 
 
-def test_every_location_retries_on_another_instance():
+def test_an_application_503_counts_against_an_instance_in_its_own_group_only():
     text = NginxConfig(upstreams=["127.0.0.1:1", "127.0.0.1:2"]).render()
     retries = [line.strip() for line in text.splitlines() if "proxy_next_upstream " in line]
-    # One server-wide rule, ingestion included (it is idempotent): no location narrows it.
-    assert retries == [
-        "proxy_next_upstream error timeout invalid_header http_502 http_503 non_idempotent;"
-    ]
-    assert "location = /machine/telemetry" in text
+    # Server-wide (health, docs, ...): a 503 is the answer itself, never retried nor counted.
+    assert retries[0] == "proxy_next_upstream error timeout invalid_header http_502 non_idempotent;"
+    # Families, database routes, ingestion (idempotent): retried, counted in that group only.
+    assert (
+        retries[1:]
+        == ["proxy_next_upstream error timeout invalid_header http_502 http_503 non_idempotent;"]
+        * 2
+    )
+    for group in ("general", "database", "xgboost", "gru", "lstm"):
+        assert f"upstream pumpapi_{group} {{" in text
+    # Family groups keep the instances as never-failed backups: a 503 everywhere reaches the
+    # client as the app's JSON 503, not nginx's "no live upstreams".
+    assert text.count("server 127.0.0.1:1 backup max_fails=0;") == 4
+    assert "location = /machine/telemetry" in text and "proxy_pass http://pumpapi_database;" in text
+    assert "~^/model/gru/ pumpapi_gru;" in text and "/predict pumpapi_lstm;" in text
+
+
+def test_nginx_errors_are_envelopes_with_the_status_meant():
+    text = NginxConfig(upstreams=["127.0.0.1:1"]).render()
+    assert "error_page 494 =431 /.errors/header_too_large;" in text
+    assert "error_page 502 =503 /.errors/unavailable;" in text
+    assert "error_page 413 =413 /.errors/too_large_ingest;" in text
+    assert "limit of 16m for telemetry batches" in text
+    assert "<html" not in text

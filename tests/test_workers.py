@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -197,3 +198,50 @@ def test_the_gunicorn_internals_the_worker_relies_on():
     # read_whole reads how much of a Content-Length body is left, and whether reading failed.
     body = Body(LengthReader(unreader=None, length=0))
     assert body.reader.length == 0 and body.failed is False
+
+
+@pytest.mark.parametrize("megabytes", [5, 40])
+def test_a_body_sent_whole_over_the_limit_gets_the_413_not_a_broken_pipe(
+    gunicorn_server, tmp_path, megabytes
+):
+    """http.client sends the whole body without waiting for `100 Continue`: the worker reads
+    and discards it (up to errors.DRAIN_LIMIT), so the client reads the 413 envelope."""
+    import http.client
+
+    server = gunicorn_server({"PUMPAPI_MODEL_STORE": str(tmp_path / "none")}, workers=1)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request(
+        "POST",
+        "/model/xgboost/predict",
+        body=b"1" * (megabytes * 1024 * 1024),
+        headers={"Content-Type": "application/json"},
+    )
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    assert response.status == 413 and body["code"] == 413
+    assert "limit of 2 MiB" in body["error"]
+
+
+@pytest.mark.parametrize(
+    "request_head, status",
+    [
+        (b"GET /health?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", 431),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+        (b"BR\x00KEN\r\n\r\n", 400),
+    ],
+    ids=["request-line", "header-count", "header-size", "broken"],
+)
+def test_gunicorn_refusals_are_the_api_envelope(gunicorn_server, tmp_path, request_head, status):
+    server = gunicorn_server({"PUMPAPI_MODEL_STORE": str(tmp_path / "none")}, workers=1)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_head)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), head
+    assert b"Content-Type: application/json" in head
+    envelope = json.loads(body)
+    assert envelope["success"] is False and envelope["code"] == status and envelope["error"]
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200

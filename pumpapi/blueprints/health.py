@@ -92,6 +92,55 @@ class Readiness(MethodView):
         return body, (200 if ready else 503)
 
 
+class IndexSchema(Schema):
+    name = fields.String(metadata={"example": "PumpAPI"})
+    description = fields.String()
+    links = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "Where to go next: docs, OpenAPI, liveness, readiness, models."},
+    )
+    endpoints = fields.List(
+        fields.String(), metadata={"description": "`METHOD /path` of every API endpoint."}
+    )
+
+
+#: Routes of the docs and of Flask itself, not listed among the API's endpoints.
+_NOT_LISTED = frozenset({"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"})
+
+
+@blp.route("/")
+class Index(MethodView):
+    @blp.response(200, IndexSchema)
+    def get(self):
+        """Where to start: links to the docs, health and the API
+
+        What `make serve` and `make stack` print as the API's address answers this.
+        """
+        endpoints = sorted(
+            {
+                f"{method} {rule.rule}"
+                for rule in current_app.url_map.iter_rules()
+                if rule.endpoint not in _NOT_LISTED and not rule.endpoint.startswith("swagger")
+                for method in sorted(rule.methods or ())
+                if method not in ("HEAD", "OPTIONS")
+            }
+        )
+        return {
+            "name": "PumpAPI",
+            "description": "Failure risk and health of diesel motor pumps, from their telemetry.",
+            "links": {
+                "docs": "/docs",
+                "openapi": "/openapi.json",
+                "health": "/health",
+                "ready": "/health/ready",
+                "server": "/v2",
+                "machines": "/machines",
+            },
+            "endpoints": endpoints,
+        }
+
+
 class HealthCheckSchema(Schema):
     status = fields.String(metadata={"example": "healthy"})
 

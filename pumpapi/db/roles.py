@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +68,47 @@ def grant_roles(
         conn.execute(statement)
     log.info("granted roles %s (read) and %s (write) on schema %s", reader, writer, schema)
     return created
+
+
+#: The roles `pumpapi serve` and `pumpapi stack` create and run as.
+READER, WRITER = "pumpapi_reader", "pumpapi_writer"
+
+
+@dataclass(frozen=True)
+class ServingURLs:
+    """Connection strings of the least-privilege layout: `reader` for serving (DATABASE_URL),
+    `writer` for ingestion, events and the prediction log (INGEST_DATABASE_URL). Neither holds a
+    password: they name a libpq password file (0600)."""
+
+    reader: str
+    writer: str
+
+
+def least_privilege(owner_url: str, secrets_dir: Path) -> ServingURLs:
+    """Create (or update) the reader and writer roles through the owner's connection, with
+    passwords generated once and kept under `secrets_dir` (0600), and return their connection
+    strings: the owner's host, port, database and options, another user, and `passfile`.
+
+    Raises psycopg.errors.InsufficientPrivilege when the owner may not create roles.
+    """
+    from pumpapi.db.connection import to_conninfo
+    from pumpapi.localpg import secret, write_passfile
+
+    passwords = {role: secret(secrets_dir, f"{role}.password") for role in (READER, WRITER)}
+    passfile = write_passfile(secrets_dir / "pgpass", passwords)
+    owner = to_conninfo(owner_url)
+    with psycopg.connect(owner, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        grant_roles(
+            conn,
+            READER,
+            WRITER,
+            reader_password=passwords[READER],
+            writer_password=passwords[WRITER],
+        )
+    params = {k: v for k, v in conninfo_to_dict(owner).items() if k not in ("user", "password")}
+
+    def as_role(role: str) -> str:
+        return make_conninfo(**params, user=role, passfile=str(passfile))
+
+    return ServingURLs(reader=as_role(READER), writer=as_role(WRITER))

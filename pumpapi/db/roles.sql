@@ -15,6 +15,12 @@ GRANT USAGE ON SCHEMA {schema} TO {reader}, {writer};
 
 GRANT SELECT ON {schema}.pumps, {schema}.readings, {schema}.events, {schema}.predictions,
     {schema}.schema_migrations TO {reader};
+-- Tables a later migration adds are readable too (the next `pumpapi db roles`, which
+-- `make serve` and `make stack` run at every start, grants them explicitly anyway).
+GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {reader};
+ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {reader};
+-- Nobody but the owner creates objects in the schema (PostgreSQL before 15 let PUBLIC).
+REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC;
 -- Belt and braces: even a table granted by mistake later cannot be written by the reader.
 ALTER ROLE {reader} SET default_transaction_read_only = on;
 

@@ -19,7 +19,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from pumpapi.db.connection import describe, to_conninfo, unavailable_on_error
+from pumpapi.db.connection import (
+    CircuitBreaker,
+    describe,
+    reachable,
+    server_addresses,
+    to_conninfo,
+    unavailable_on_error,
+)
 from pumpapi.db.schema import migrations
 from pumpapi.errors import DatabaseUnavailable, InvalidInput, MachineNotFound
 from pumpapi.telemetry import CHANNEL_COLUMNS, CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
@@ -67,6 +74,8 @@ MACHINES_SQL = (
 )
 
 SCHEMA_VERSION_SQL = "SELECT max(name) FROM schema_migrations"
+#: Seconds a request waits for a pooled connection before checking that the server listens.
+FIRST_WAIT = 0.05
 
 
 @dataclass(frozen=True)
@@ -123,10 +132,11 @@ class TelemetryStore:
 
     The pool is opened by `open()` (each gunicorn worker calls it after fork) or lazily on the
     first query; a pool inherited through fork is abandoned, never used. Every way the database
-    can fail becomes `DatabaseUnavailable` (503 with Retry-After), answered within about
-    DB_POOL_TIMEOUT seconds while PostgreSQL is down; the first request after it is back
-    succeeds: a connection the server closed is found dead, the pool checked, the read retried
-    once (`run`).
+    can fail becomes `DatabaseUnavailable` (503 with Retry-After): the first request to find
+    PostgreSQL down waits up to DB_POOL_TIMEOUT seconds and opens the circuit `breaker`, the
+    next ones are answered at once until the server accepts connections again; then the first
+    request succeeds: a connection the server closed is found dead, the pool checked, the read
+    retried once (`run`).
     """
 
     def __init__(self, config: Mapping[str, Any]):
@@ -136,6 +146,9 @@ class TelemetryStore:
         self._lock = threading.Lock()
         #: Whether a connection was asked for since the pool statistics were last read.
         self._asked = False
+        #: Open while PostgreSQL is known to be down (pumpapi.db.connection.CircuitBreaker).
+        self.breaker = CircuitBreaker(self._knock)
+        self._addresses: list | None = None
         names = [name for name, _ in migrations()]
         self.expected_schema: str | None = names[-1] if names else None
 
@@ -231,8 +244,25 @@ class TelemetryStore:
         if pool is None:
             self._conninfo()  # raises the reason (not set, or not valid)
             raise DatabaseUnavailable("The telemetry database is not configured.")
-        with unavailable_on_error(), pool.connection() as conn:
-            yield conn
+        with unavailable_on_error():
+            conn = self._getconn(pool)
+            try:
+                with conn:  # commit or roll back; a pooled connection is not closed
+                    yield conn
+            finally:
+                pool.putconn(conn)
+
+    def _getconn(self, pool: ConnectionPool) -> psycopg.Connection:
+        """A connection within the pool's timeout; but when none comes within FIRST_WAIT and
+        nothing listens at the server's address (PostgreSQL stopped), PoolTimeout at once
+        instead of after the whole timeout: the breaker opens on the first request, not a
+        second later, and the worker serves model-only requests meanwhile."""
+        try:
+            return pool.getconn(timeout=FIRST_WAIT)
+        except PoolTimeout:
+            if not self._knock(self.breaker.knock_timeout):
+                raise
+        return pool.getconn(timeout=max(float(pool.timeout) - FIRST_WAIT, FIRST_WAIT))
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """`work(conn)` on a pooled connection; every database failure is DatabaseUnavailable.
@@ -244,16 +274,38 @@ class TelemetryStore:
         CPU a machine prediction.) `work` must be safe to run twice: a read, or an
         idempotent write.
         """
+        self.breaker.check()  # PostgreSQL known down: 503 at once, no wait for the pool
+        try:
+            with self.connection() as conn:
+                return work(conn)
+        except DatabaseUnavailable as caught:
+            exc = caught
+            if self._pool is None or not _connection_lost(exc.__cause__):
+                self._trip(exc)
+                raise
+        if not self._knock(self.breaker.knock_timeout):
+            # Nothing listens there any more (PostgreSQL stopped): the pool would wait its
+            # whole timeout for a connection that cannot come. Open the breaker now.
+            self._trip(exc)
+            raise exc
+        log.warning("a database connection was lost; checking the pool and trying once more")
+        self._pool.check()
         try:
             with self.connection() as conn:
                 return work(conn)
         except DatabaseUnavailable as exc:
-            if self._pool is None or not _connection_lost(exc.__cause__):
-                raise
-        log.warning("a database connection was lost; checking the pool and trying once more")
-        self._pool.check()
-        with self.connection() as conn:
-            return work(conn)
+            self._trip(exc)
+            raise
+
+    def _trip(self, exc: DatabaseUnavailable) -> None:
+        if exc.__cause__ is not None:
+            self.breaker.trip(exc.__cause__)
+
+    def _knock(self, timeout: float) -> bool:
+        """Whether the server's address accepts connections (the breaker's cheap probe)."""
+        if self._addresses is None:
+            self._addresses = server_addresses(self._conninfo())
+        return reachable(self._addresses, timeout)
 
     # -- queries -------------------------------------------------------------------------------
 

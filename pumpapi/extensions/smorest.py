@@ -43,7 +43,9 @@ OPENAPI_CONFIG = {
 class Api(flask_smorest.Api):
     """The project's Api: errors go through the one envelope of `pumpapi.errors`."""
 
-    ERROR_SCHEMA = None  # documented by ErrorEnvelopeSchema below instead
+    #: Every error response of the document refers to the envelope, registered as "Error" by
+    #: `init_app` (None made flask-smorest refer to `#/components/schemas/None`).
+    ERROR_SCHEMA = "Error"
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)

@@ -155,3 +155,10 @@ def test_postgresql_unavailable_is_503(make_app):
     response = client.post("/machine/events", json={"events": [FAILURE]}, headers=AUTH)
     assert response.status_code == 503 and "Retry-After" in response.headers
     assert client.get("/machine/events").status_code == 503
+
+
+def test_a_nul_in_the_pump_name_finds_no_events_instead_of_a_500(client):
+    # Found by schemathesis: PostgreSQL text cannot hold NUL, so no pump has such a name.
+    response = client.get("/machine/events", query_string={"machine_name": "MOTO\x00BOMBA"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["events"] == []

@@ -180,3 +180,19 @@ def test_the_seed_002_route_answers_exactly_like_the_family_route(client, method
 def test_the_seed_002_route_refuses_a_short_series_with_its_message(client, method):
     body = _error(client.open("/predict", method=method, json={"data": series(10)}), 422)
     assert TOO_SHORT in body["error"]
+
+
+def test_the_documented_value_range_is_the_accepted_one(keras_app):
+    """Every series the OpenAPI schema allows gets a forecast; beyond its documented magnitude
+    a value is refused by name (schemathesis found 1e300 refused by an undocumented rule)."""
+    client = keras_app.test_client()
+    items = client.get("/openapi.json").get_json()["components"]["schemas"]["SeriesRequest"]
+    items = items["properties"]["data"]["items"]
+    assert items["maximum"] == 1e150 and items["minimum"] == -1e150
+    for extreme in (1e150, -1e150):
+        series = [1.0] * 59 + [extreme]
+        answer = client.post("/model/lstm/predict", json={"data": series})
+        assert answer.status_code == 200, answer.get_json()
+        assert math.isfinite(answer.get_json()["prediction"])
+    refused = client.post("/model/lstm/predict", json={"data": [1.0] * 59 + [1e300]})
+    assert refused.status_code == 422 and "data" in refused.get_json()["errors"]

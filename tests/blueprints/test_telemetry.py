@@ -106,14 +106,18 @@ def test_ingestion_needs_a_configured_key(client, database_url, headers, status,
     assert count(database_url) == 0
 
 
-def test_without_configured_keys_nobody_can_ingest(make_app):
+@pytest.mark.parametrize("headers", [AUTH, {}], ids=["with-a-key", "without-a-key"])
+def test_without_configured_keys_nobody_can_ingest(make_app, headers):
     response = (
         make_app()
         .test_client()
-        .post("/machine/telemetry", json={"readings": readings(1)}, headers=AUTH)
+        .post("/machine/telemetry", json={"readings": readings(1)}, headers=headers)
     )
+    # 403 saying it is disabled, with or without a key: never "send a key", which cannot work.
     assert response.status_code == 403
-    assert "no API key is configured" in response.get_json()["error"]
+    error = response.get_json()["error"]
+    assert "disabled" in error and "no API key is configured" in error
+    assert "send it" not in error
 
 
 def test_one_invalid_row_rejects_the_batch_naming_rows_and_fields(client, database_url):

@@ -119,3 +119,42 @@ def test_url_and_create_database(pg_cluster):
             "localpg_demo",
         )
         assert conn.execute("SHOW server_encoding").fetchone() == ("UTF8",)
+
+
+def test_secrets_are_generated_once_and_readable_by_their_owner_only(tmp_path):
+    from pumpapi.localpg import secret, write_passfile
+
+    first = secret(tmp_path / "secrets", "db.password")
+    assert len(first) >= 24 and secret(tmp_path / "secrets", "db.password") == first
+    assert secret(tmp_path / "secrets", "other.password") != first
+    assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "secrets" / "db.password").stat().st_mode) == 0o600
+    passfile = write_passfile(tmp_path / "secrets" / "pgpass", {"a_role": "p:w\\d"})
+    assert passfile.read_text() == "*:*:*:a_role:p\\:w\\\\d\n"  # libpq's escapes
+    assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
+
+
+def test_a_cluster_with_a_password_asks_every_connection_for_it():
+    """What `make serve`'s private cluster does: scram-sha-256 for every connection, the
+    superuser's password generated under var/; a trust cluster is converted in place."""
+    from tests.fixtures.db import _remove_cluster, _start_cluster
+
+    handle = _start_cluster("pumpapi-pg-scram-")
+    cluster = handle.cluster
+    try:
+        cluster.password = "a-generated-secret"
+        cluster.require_passwords()
+        cluster.require_passwords()  # idempotent
+        with psycopg.connect(cluster.url("postgres"), connect_timeout=5) as conn:
+            method = conn.execute(
+                "SELECT starts_with(rolpassword, 'SCRAM-SHA-256$') FROM pg_authid"
+                " WHERE rolname = %s",
+                ("pumpapi",),
+            ).fetchone()
+            assert method == (True,)
+        bare = f"postgresql://pumpapi@127.0.0.1:{cluster.port}/postgres"
+        for url in (bare, bare.replace("pumpapi@", "pumpapi:wrong@")):
+            with pytest.raises(psycopg.OperationalError, match="password"):
+                psycopg.connect(url, connect_timeout=5)
+    finally:
+        _remove_cluster(handle)

@@ -11,6 +11,8 @@ from pumpapi.errors import DatabaseUnavailable
 from tests.fixtures.db import pump_history
 
 FAST = 1.5  # seconds: the most a request may wait while the database is down
+BREAKER_OPEN = 0.05  # seconds: the most once the store knows it is down (circuit open)
+RECOVERY = 2.0  # seconds the first request after PostgreSQL's return may take
 
 
 @contextmanager
@@ -34,21 +36,30 @@ def test_stopped_database_answers_unavailable_fast_then_recovers_alone(store, pr
     assert store.check()["ready"] is True
 
     private_cluster.stop()
-    # Every request while it is down fails fast, not only the first one.
+    # The first request to find it down waits at most the pool's timeout and opens the
+    # breaker; every one after answers at once (no worker held while it is known down).
     with within(FAST):
         status = store.check()
     assert status["ready"] is False and "not reachable" in status["error"]
-    with within(FAST), pytest.raises(DatabaseUnavailable):
-        store.latest_reading("MOTOBOMBA-007")
-    with within(FAST), pytest.raises(DatabaseUnavailable):
-        store.latest_window("MOTOBOMBA-007", 60)
-    with within(FAST), pytest.raises(DatabaseUnavailable):
-        store.machines()
+    assert store.breaker.is_open
+    for call in (
+        lambda: store.latest_reading("MOTOBOMBA-007"),
+        lambda: store.latest_window("MOTOBOMBA-007", 60),
+        store.machines,
+    ):
+        with within(BREAKER_OPEN), pytest.raises(DatabaseUnavailable):
+            call()
+    with within(BREAKER_OPEN):
+        assert store.check()["ready"] is False
 
     private_cluster.start()
-    # The very first call after the restart succeeds: no reset, no retry by the caller.
+    # The very first call after the restart succeeds: no reset, no retry by the caller (the
+    # breaker finds the server accepting connections again and lets it through).
+    started = time.perf_counter()
     assert store.latest_reading("MOTOBOMBA-007") == before
+    assert time.perf_counter() - started <= RECOVERY
     assert store.check()["ready"] is True
+    assert not store.breaker.is_open
 
 
 def test_a_store_opened_while_the_database_is_down_starts_working_when_it_is_up(

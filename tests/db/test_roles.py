@@ -131,3 +131,38 @@ def test_events_are_written_by_the_writer_and_read_by_the_reader(make_app, roles
         for each in (app, alone):
             each.extensions["pumpapi.db"].close()
             each.extensions["pumpapi.ingest"].close()
+
+
+def test_least_privilege_serves_as_a_role_that_cannot_write(database_url, tmp_path):
+    """What `make serve` and `make stack` run as: the reader (DATABASE_URL) can only SELECT,
+    whatever it tries; the writer adds telemetry; no password in either URL (a 0600 passfile)."""
+    import stat
+
+    from pumpapi.db import roles
+
+    urls = roles.least_privilege(database_url, tmp_path / "secrets")
+    secrets = tmp_path / "secrets"
+    for path in secrets.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for url in (urls.reader, urls.writer):
+        assert "password" not in url and f"passfile={secrets / 'pgpass'}" in url
+    with psycopg.connect(urls.reader, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (roles.READER,)
+        assert conn.execute("SELECT count(*) FROM readings").fetchone() == (0,)
+        conn.execute("SET default_transaction_read_only = off")  # no way round it
+        for statement in (
+            "INSERT INTO pumps (name) VALUES ('MOTOBOMBA-666')",
+            "UPDATE pumps SET name = 'x'",
+            "DELETE FROM readings",
+            "TRUNCATE readings",
+            "CREATE TABLE stolen (x int)",
+            "DROP TABLE readings",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+    with psycopg.connect(urls.writer, autocommit=True) as conn:
+        conn.execute("INSERT INTO pumps (name) VALUES ('MOTOBOMBA-777')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM pumps")
+    # Granting again (the next `make serve`) keeps the same passwords and works.
+    assert roles.least_privilege(database_url, tmp_path / "secrets") == urls

@@ -89,3 +89,17 @@ def test_request_schemas_are_built_once_not_per_request(app, monkeypatch):
     for value in (1, 2, 3):
         assert client.post("/counted", json={"value": value}).get_json() == {"value": value}
     assert len(built) == before
+
+
+def test_the_openapi_document_is_valid_with_every_family(make_app):
+    """openapi-spec-validator on the document as served (every family's routes in it):
+    every $ref resolves (DEFAULT_ERROR once pointed at #/components/schemas/None)."""
+    from openapi_spec_validator import validate
+
+    app = make_app(MODEL_FAMILIES=("xgboost", "gru", "lstm"))
+    document = app.test_client().get("/openapi.json").get_json()
+    validate(document)
+    default_error = document["components"]["responses"]["DEFAULT_ERROR"]
+    assert default_error["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }

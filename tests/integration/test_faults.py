@@ -75,18 +75,35 @@ class Load:
             t.join(timeout=15)
 
 
+def model_rate(results: list[tuple[str, int, float]], seconds: float) -> float:
+    """Model-only answers per second in a window of the load's results."""
+    return sum(1 for kind, status, _ in results if kind == "model" and status == 200) / seconds
+
+
 def test_postgres_stopped_under_load(gunicorn_server, xgboost_trained, private_cluster,
                                      private_database_url, capsys):  # fmt: skip
     server = serve(gunicorn_server, private_database_url, xgboost_trained.root)
     with Load(server.url) as load:
-        time.sleep(0.5)
-        private_cluster.stop()
-        outage_start = len(load.results)
+        time.sleep(0.5)  # warm up
+        before_start, began = len(load.results), time.monotonic()
         time.sleep(2.0)
+        before = load.results[before_start:]
+        before_seconds = time.monotonic() - began
+        before_rate = model_rate(before, before_seconds)
+        private_cluster.stop()
+        outage_start, rates = len(load.results), []
+        # A second window only when the first was slower: on a shared 2-core machine another
+        # process can take the CPU for a second; both windows count for every other check.
+        for _ in range(2):
+            start, began = len(load.results), time.monotonic()
+            time.sleep(2.5)
+            rates.append(model_rate(load.results[start:], time.monotonic() - began))
+            if rates[-1] >= 0.8 * before_rate:
+                break
+        during = load.results[outage_start:]
         ingest = requests.post(
             f"{server.url}/machine/telemetry", json=TELEMETRY, headers={"X-API-Key": KEY}
         )
-        during = load.results[outage_start:]
         private_cluster.start()
         restarted = time.monotonic()
         first = requests.post(f"{server.url}/machine/predict?machine_name=MOTOBOMBA-007", timeout=5)
@@ -98,12 +115,20 @@ def test_postgres_stopped_under_load(gunicorn_server, xgboost_trained, private_c
     assert 503 in {s for s, _ in db_answers}
     assert max(took for _, took in db_answers) <= FAST
     assert model_answers and set(model_answers) == {200}  # model-only endpoints unaffected
-    assert first.status_code == 200, first.text  # the very first request after the restart
+    # ... at their throughput: the breaker answers /machine/* at once, no worker is held.
+    model_before = sum(1 for kind, status, _ in before if kind == "model" and status == 200)
+    ratio = max(rates) / before_rate
+    db_before = sum(1 for kind, _, _ in before if kind == "db")
     with capsys.disabled():
         print(
-            f"\noutage: {len(db_answers)} database answers during it, slowest "
-            f"{max(t for _, t in db_answers):.2f} s; recovery {recovery:.2f} s after restart"
+            f"\noutage (one instance, no nginx): {len(db_answers)} database answers during it"
+            f" ({db_before} before), slowest {max(t for _, t in db_answers):.2f} s; model-only"
+            f" {len(model_answers)} answers ({model_before} before), {ratio:.2f}x the"
+            f" throughput before; recovery {recovery:.2f} s"
         )
+    assert ratio >= 0.8, (before_rate, rates)
+    assert first.status_code == 200, first.text  # the very first request after the restart
+    assert recovery <= 2.0
 
 
 def test_a_slow_database_answers_503_not_a_hung_worker(gunicorn_server, xgboost_trained,

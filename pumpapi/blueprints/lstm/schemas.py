@@ -23,6 +23,10 @@ TOO_SHORT = f"Input data must have at least {WINDOW} values"
 #: Longest series accepted: only the last WINDOW values are read, so this only bounds the work
 #: of validating a body.
 MAX_SERIES_LENGTH = 10_000
+#: Largest magnitude of a value: a window's spread (squares of its values) and forecast stay
+#: far from the float64 limit (1.8e308), so every series the schema allows gets a forecast.
+#: Any unit of a real signal is many orders of magnitude below.
+MAX_MAGNITUDE = 1e150
 
 
 def _horizon(location: str) -> fields.Integer:
@@ -41,7 +45,13 @@ def _horizon(location: str) -> fields.Integer:
 
 class SeriesRequestSchema(Schema):
     data = fields.List(
-        StrictFloat(),
+        StrictFloat(
+            validate=validate.Range(
+                min=-MAX_MAGNITUDE,
+                max=MAX_MAGNITUDE,
+                error="Values must be from {min:g} to {max:g}; send the signal in its own units.",
+            )
+        ),
         required=True,
         validate=[
             validate.Length(min=WINDOW, error=TOO_SHORT),
@@ -51,8 +61,8 @@ class SeriesRequestSchema(Schema):
         ],
         metadata={
             "description": f"The series, oldest first: at least {WINDOW} finite numbers, in any "
-            f"unit and at any scale (oil pressure around 4 bar, a price in the hundreds); the "
-            f"last {WINDOW} are read.",
+            f"unit and at any scale (oil pressure around 4 bar, a price in the hundreds; at "
+            f"most {MAX_MAGNITUDE:g} in magnitude); the last {WINDOW} are read.",
             "example": [round(120.5 + 0.25 * i, 2) for i in range(WINDOW)],
         },
     )
@@ -72,7 +82,7 @@ class SeriesRequestSchema(Schema):
             horizon = data.get("horizon")
             if "horizon" not in data or (type(horizon) is int and 1 <= horizon <= MAX_HORIZON):
                 series = numbers(data["data"])
-                if series is not None:
+                if series is not None and np.abs(series).max() <= MAX_MAGNITUDE:
                     return {**data, "data": series}
         loaded = super().load(data, many=many, partial=partial, unknown=unknown)
         return {**loaded, "data": np.array(loaded["data"], dtype=np.float64)}
