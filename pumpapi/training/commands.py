@@ -41,7 +41,7 @@ def database_options(command: Callable[..., None]) -> Callable[..., None]:
             default="simulator",
             show_default=True,
             help="simulator: a simulated fleet; db: the readings and events in PostgreSQL "
-            "(DATABASE_URL), labels derived from the events (see pumpapi.db.history).",
+            "(DATABASE_URL), labels derived from the events (see pumpapi.db.training_data).",
         ),
         click.option("--since", type=click.DateTime(), help="--source db: readings from then."),
         click.option("--until", type=click.DateTime(), help="--source db: readings before then."),
@@ -61,7 +61,7 @@ def stored_fleet(since, until, pumps_named: tuple[str, ...]) -> tuple[list, dict
     import psycopg
 
     from pumpapi.db import to_conninfo
-    from pumpapi.db.history import Selection, read_fleet
+    from pumpapi.db.training_data import Selection, read_fleet
     from pumpapi.settings import effective
 
     url = effective().get("DATABASE_URL")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pumpapi.db import copy_fleet, to_conninfo
-from pumpapi.db.history import StoredHistory, _health
+from pumpapi.db.training_data import StoredHistory, _health
 from pumpapi.models.store import ModelStore
 from pumpapi.training import xgboost as training
 from tests.fixtures.xgboost import TINY_OPTIONS, tiny_fleet
@@ -113,7 +113,7 @@ def test_window_families_train_from_the_database(tmp_path, database_url):
     import psycopg
 
     from pumpapi import simulator
-    from pumpapi.db.history import Selection, read_fleet
+    from pumpapi.db.training_data import Selection, read_fleet
     from pumpapi.training.gru import train_gru
     from pumpapi.training.lstm import train_lstm
     from tests.fixtures.tensorflow import TINY_GRU, TINY_LSTM
