@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -344,10 +345,18 @@ def test_hostile_inputs_and_nginx_refusals_answer_the_envelope(stack, every_fami
         assert requests.post(f"{proxy.url}{path}", json=body, timeout=10).status_code == 200
 
 
-def test_every_instance_down_is_a_json_503_not_a_502(stack, every_family_store, database_url):
-    proxy = stack([_family_env(every_family_store("intact"), database_url)] * 2, workers=1)
-    for instance in proxy.instances:
-        instance.stop()
+def test_every_instance_down_is_a_json_503_not_a_502(stack, xgboost_trained, database_url):
+    env = {
+        "DATABASE_URL": database_url,
+        "PUMPAPI_MODEL_STORE": str(xgboost_trained.root),
+        "PUMPAPI_MODEL_FAMILIES": "xgboost",
+    }
+    proxy = stack([env, env], workers=1)
+    for instance in proxy.instances:  # both crash (SIGKILL, master and workers)
+        master = psutil.Process(instance.process.pid)
+        for process in [*master.children(), master]:
+            process.kill()
+        instance.process.wait()
     for path in ("/health", "/model/xgboost/predict"):
         answer = requests.post(f"{proxy.url}{path}", json=READING, timeout=10)
         _assert_envelope(answer, 503)
