@@ -77,7 +77,10 @@ def test_api_answers_every_input_within_its_contract(fuzzed_server, tmp_path, ca
         f"--report-ndjson-path={report}",
         "--no-color",
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=MAX_SECONDS + 120)
+    # Run from tmp_path: schemathesis keeps a cache (.schemathesis/) in its working directory.
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=MAX_SECONDS + 120, cwd=tmp_path
+    )
     cases = _cases(report)
     with capsys.disabled():
         print(f"\nschemathesis --checks all, seed {SEED}: {cases} cases, exit {run.returncode}")
