@@ -61,6 +61,13 @@ MODEL_LOADED = Gauge(
     ["family", "version"],
     multiprocess_mode="max",
 )
+FEATURE_PSI = Gauge(
+    "pumpapi_feature_psi",
+    "Population stability index of an input's recent values against its training reference "
+    "(0.1 moderate, 0.25 significant shift), as last computed by /model/<family>/drift.",
+    ["family", "feature"],
+    multiprocess_mode="mostrecent",
+)
 DB_POOL_CONNECTIONS = Gauge(
     "pumpapi_db_pool_connections",
     "Database connections of the live workers' pools: open, idle (available), max.",

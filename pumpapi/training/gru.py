@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pumpapi.models import reference
 from pumpapi.models.gru import INDICES, WINDOW
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore, ModelVersion
@@ -66,7 +67,11 @@ def health_windows(fleet: Sequence[Any], stride: int) -> Windows:
         health = np.stack([pump.lubrication_health, pump.hydraulic_health], axis=1) / 100.0
         ends = np.arange(WINDOW - 1, len(readings), stride)
         starts = ends - WINDOW + 1
-        inputs.append(np.stack([readings[s : s + WINDOW] for s in starts]))
+        # A stored fleet's indices are known only where inspections define them (NaN elsewhere).
+        known = np.isfinite(health[ends]).all(axis=1)
+        starts, ends = starts[known], ends[known]
+        windows = [readings[s : s + WINDOW] for s in starts]
+        inputs.append(np.stack(windows) if windows else np.empty((0, WINDOW, readings.shape[1])))
         targets.append(health[ends])
     return Windows(np.concatenate(inputs), np.concatenate(targets).astype(np.float32))
 
@@ -122,14 +127,20 @@ def baselines(train: Windows, test: Windows, scaler: MinMaxScaling) -> dict[str,
     }
 
 
-def train_gru(store: ModelStore, config: GRUTrainingConfig = GRUTrainingConfig()) -> ModelVersion:
-    """Simulate a fleet, train on some pumps, measure on others, publish a new store version.
+def train_gru(
+    store: ModelStore,
+    config: GRUTrainingConfig = GRUTrainingConfig(),
+    fleet: Sequence[Any] | None = None,
+    described: Mapping[str, Any] | None = None,
+) -> ModelVersion:
+    """Simulate a fleet (or take `fleet`, from where `described` says), train on some pumps,
+    measure on others, publish a new store version.
 
     The MinMaxScaler is fitted on the training pumps' readings only; validation pumps stop the
     training early; held-out pumps are used once, for the metrics in the metadata.
     """
     started = time.perf_counter()
-    split = seeded_split(config)
+    split = seeded_split(config, fleet, described)
     train, validation, test = split.windows(health_windows, config.stride)
 
     from sklearn.preprocessing import MinMaxScaler
@@ -167,6 +178,10 @@ def train_gru(store: ModelStore, config: GRUTrainingConfig = GRUTrainingConfig()
             "feature_order": list(CHANNEL_NAMES),
             "outputs": list(INDICES),
             "scaler": SCALER_FILE,
+            # Each channel's distribution in the train pumps' windows, for drift.
+            "reference": reference.build(
+                {name: train.inputs[:, :, c] for c, name in enumerate(CHANNEL_NAMES)}
+            ),
             "metrics": metrics,
             "training": run_record(split, (train, validation, test), fit, started, config),
         },

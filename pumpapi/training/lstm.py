@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pumpapi.models import reference
 from pumpapi.models.lstm import WINDOW, denormalise, normalise, targets
 from pumpapi.models.store import ModelStore, ModelVersion
 from pumpapi.telemetry import CHANNEL_NAMES
@@ -129,11 +130,15 @@ def forecast_metrics(predicted: np.ndarray, data: SeriesWindows) -> dict[str, An
 
 
 def train_lstm(
-    store: ModelStore, config: LSTMTrainingConfig = LSTMTrainingConfig()
+    store: ModelStore,
+    config: LSTMTrainingConfig = LSTMTrainingConfig(),
+    fleet: Sequence[Any] | None = None,
+    described: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
-    """Simulate a fleet, train on some pumps' channels, measure on others, publish a version."""
+    """Simulate a fleet (or take `fleet`, from where `described` says), train on some pumps'
+    channels, measure on others, publish a version."""
     started = time.perf_counter()
-    split = seeded_split(config)
+    split = seeded_split(config, fleet, described)
     train, validation, test = split.windows(series_windows, config.stride)
 
     model = build_model(config.units, config.learning_rate)
@@ -160,6 +165,10 @@ def train_lstm(
             "description": "Next value of any telemetry series from its last 60 values, "
             "each window normalised by its own mean and spread.",
             "timesteps": WINDOW,
+            # Each channel's distribution in the train pumps' series, for drift.
+            "reference": reference.build(
+                {name: train.windows[train.channel == c] for c, name in enumerate(CHANNEL_NAMES)}
+            ),
             "metrics": metrics,
             "training": run_record(
                 split, (train, validation, test), fit, started, config, channels=list(CHANNEL_NAMES)

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost
 
+from pumpapi.models import reference
 from pumpapi.models.compiled import (
     COMPILED_ARTIFACT,
     TOLERANCE,
@@ -378,10 +379,14 @@ def simulate(options: TrainingOptions) -> list[PumpHistory]:
 
 
 def train(
-    options: TrainingOptions, store: ModelStore, fleet: Sequence[PumpHistory] | None = None
+    options: TrainingOptions,
+    store: ModelStore,
+    fleet: Sequence[PumpHistory] | None = None,
+    described: Mapping[str, Any] | None = None,
 ) -> TrainingReport:
     """Simulate (unless `fleet` is given), fit, choose the threshold, evaluate on held-out pumps
-    and publish a new version of the `xgboost` family in `store`."""
+    and publish a new version of the `xgboost` family in `store`. `described` tells where a
+    given fleet came from (e.g. the database query), for the metadata."""
     import sklearn
 
     started = time.perf_counter()
@@ -437,6 +442,10 @@ def train(
         "feature_channels": dict(FEATURE_CHANNELS),
         "labels": dict(LABELS),
         "threshold": round(threshold, 6),
+        # Each feature's distribution on the train pumps: what drift is measured against.
+        "reference": reference.build(
+            {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
+        ),
         "threshold_rule": "at risk when probability >= threshold; maximises F1 on validation pumps",
         "horizon": {
             "hours": hours,
@@ -481,6 +490,11 @@ def train(
             "fit_seconds": round(fitted - simulated, 2),
         },
     }
+    if described is not None:
+        data = metadata["training_data"]
+        data["source"] = dict(described)
+        data.pop("simulator")
+        metadata["tags"]["data"] = str(described.get("kind", "given"))
     with store.new_version(FAMILY) as draft:
         booster.save_model(draft.file(ARTIFACT))
         if options.compile_predictor:

@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from pumpapi.stack import NginxConfig, NginxProcess, free_port
+from tests.fixtures.gunicorn import worker_holds
 from tests.integration.load import READING, Load
 
 pytestmark = pytest.mark.integration
@@ -170,18 +171,6 @@ def test_sigkill_of_an_instance_fails_no_request(proxy, record_property):
     assert proxy.upstream_counts()[f"127.0.0.1:{victim.port}"] > before
 
 
-def _worker_holds(master_pid: int, client_port: int) -> bool:
-    """Whether a worker of the gunicorn master has accepted the connection from client_port."""
-    for worker in psutil.Process(master_pid).children():
-        try:
-            connections = worker.net_connections("tcp")
-        except psutil.Error:
-            continue
-        if any(c.raddr and c.raddr.port == client_port for c in connections):
-            return True
-    return False
-
-
 def test_sigterm_drains_in_flight_requests(proxy, record_property):
     victim, survivor = proxy.instances
     # A batch whose body is sent in two halves, SIGTERM between them: the worker is reading it
@@ -220,7 +209,7 @@ def test_sigterm_drains_in_flight_requests(proxy, record_property):
     # A connection still in the listen backlog would be reset when the master closes its
     # socket: signal only once a worker holds it.
     deadline = time.monotonic() + 10
-    while not _worker_holds(victim.process.pid, answer["port"]):
+    while not worker_holds(victim.process.pid, answer["port"]):
         assert time.monotonic() < deadline, "no worker accepted the batch's connection"
         time.sleep(0.01)
     terminated_at = time.monotonic()

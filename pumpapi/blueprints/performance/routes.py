@@ -1,14 +1,21 @@
-"""GET /model/<family>/performance: logged predictions against what happened, per version."""
+"""How a model fares in production, per family: GET /model/<family>/performance (logged
+predictions against what happened) and GET /model/<family>/drift (recent inputs against the
+training data)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from flask.views import MethodView
 from marshmallow import fields, validate
 
 from pumpapi import db, models
+from pumpapi.db import drift
 from pumpapi.db.performance import realized
-from pumpapi.errors import ModelNotFound
+from pumpapi.errors import ModelNotFound, ModelNotReady
 from pumpapi.extensions.smorest import Blueprint, ResponseSchema, Schema
+from pumpapi.models import reference
+from pumpapi.observability.metrics import FEATURE_PSI
 
 FAMILIES = ("xgboost", "gru", "lstm")
 
@@ -17,17 +24,23 @@ blp = Blueprint(
     __name__,
     description="Realized performance: the prediction log joined with what happened later "
     "(failure events, the readings that followed, inspections), per model version, beside "
-    "the figures measured offline at training.",
+    "the figures measured offline at training; and drift: recent inputs against the training "
+    "data's distribution (population stability index per input).",
 )
 
 
 class PerformanceQuerySchema(Schema):
     version = fields.String(
         validate=validate.Length(min=1, max=32),
-        metadata={"description": "One version (number); every logged version by default."},
+        metadata={
+            "description": "One version: performance reads every logged version by default, "
+            "drift the latest."
+        },
     )
-    since = fields.AwareDateTime(metadata={"description": "Predictions from this time."})
-    until = fields.AwareDateTime(metadata={"description": "Predictions before this time."})
+    since = fields.AwareDateTime(
+        metadata={"description": "From this time (drift: 24 h ago by default)."}
+    )
+    until = fields.AwareDateTime(metadata={"description": "Before this time (now)."})
 
 
 class VersionPerformanceSchema(Schema):
@@ -89,4 +102,107 @@ class Performance(MethodView):
                 {"version": v, "realized": figures, "offline": _offline(family, v)}
                 for v, figures in found.items()
             ],
+        }
+
+
+#: Where each family's recent inputs are read by default: xgboost's requests carry its named
+#: features; the window families read telemetry (their logged inputs are windows or series).
+DEFAULT_SOURCE = {"xgboost": "traffic", "gru": "telemetry", "lstm": "telemetry"}
+DEFAULT_PERIOD = dt.timedelta(hours=24)
+
+
+class DriftQuerySchema(PerformanceQuerySchema):
+    source = fields.String(
+        validate=validate.OneOf(drift.SOURCES),
+        metadata={
+            "description": "traffic: the inputs of logged predictions (xgboost's default); "
+            "telemetry: the pumps' stored readings (gru's and lstm's default)."
+        },
+    )
+
+
+class DriftBinSchema(Schema):
+    low = fields.Float(allow_none=True)
+    high = fields.Float(allow_none=True)
+    expected = fields.Float(metadata={"description": "Share of training values in the bin."})
+    observed = fields.Float(metadata={"description": "Share of recent values in the bin."})
+
+
+class InputDriftSchema(Schema):
+    feature = fields.String(metadata={"example": "pressao_oleo_bar"})
+    psi = fields.Float(allow_none=True, metadata={"example": 0.04})
+    reading = fields.String(
+        allow_none=True,
+        metadata={"description": "stable (< 0.1), moderate (< 0.25) or significant."},
+    )
+    observations = fields.Integer()
+    bins = fields.List(fields.Nested(DriftBinSchema))
+
+
+class DriftResponseSchema(ResponseSchema):
+    success = fields.Boolean(metadata={"example": True})
+    family = fields.String(metadata={"example": "xgboost"})
+    version = fields.String(metadata={"example": "3"})
+    source = fields.String(metadata={"example": "traffic"})
+    since = fields.String()
+    until = fields.String(allow_none=True)
+    inputs = fields.List(fields.Nested(InputDriftSchema))
+
+
+@blp.route("/model/<family>/drift")
+class Drift(MethodView):
+    @blp.arguments(DriftQuerySchema, location="query")
+    @blp.response(200, DriftResponseSchema)
+    @blp.alt_response(404, description="No such model family or version.")
+    @blp.alt_response(503, description="PostgreSQL, or the model, is unavailable.")
+    def get(self, query, family):
+        """How far recent inputs have moved from the training data
+
+        For each input of the version (latest by default): the population stability index of
+        its recent values against the quantile bins of its training values stored at training,
+        read the usual way (below 0.1 stable, 0.1–0.25 moderate, above significant), with the
+        bins side by side. Also exported as the gauge `pumpapi_feature_psi{family,feature}`.
+        """
+        if family not in FAMILIES:
+            raise ModelNotFound(f"No model family '{family}'; families: {', '.join(FAMILIES)}.")
+        model = models.registry().get(family, query.get("version"))
+        metadata = model.metadata
+        stored = (metadata.get("reference") or {}).get("inputs")
+        if not stored:
+            raise ModelNotReady(
+                f"Version {model.version.version} of {family} has no reference distribution "
+                "(trained before drift was recorded): retrain it to measure drift."
+            )
+        source = query.get("source") or DEFAULT_SOURCE[family]
+        since = query.get("since") or dt.datetime.now(dt.UTC) - DEFAULT_PERIOD
+        until = query.get("until")
+        feature_channels = metadata.get("feature_channels") or {}
+        if source == "traffic":
+            names = list(stored)
+            values = db.store().run(
+                lambda conn: drift.traffic_values(
+                    conn, family, names, since, until, version=model.version.version
+                )
+            )
+        else:
+            channels = {n: c for n in stored if (c := drift.channel_of(n, feature_channels))}
+            values = db.store().run(
+                lambda conn: drift.telemetry_values(conn, channels, since, until)
+            )
+        inputs = []
+        for name, ref in stored.items():
+            if name not in values:
+                continue
+            compared = reference.compare(ref, values[name])
+            if compared["psi"] is not None:
+                FEATURE_PSI.labels(family, name).set(compared["psi"])
+            inputs.append({"feature": name, **compared})
+        return {
+            "success": True,
+            "family": family,
+            "version": model.version.version,
+            "source": source,
+            "since": since.isoformat(),
+            "until": until.isoformat() if until else None,
+            "inputs": inputs,
         }
