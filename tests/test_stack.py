@@ -67,6 +67,8 @@ def test_an_application_503_counts_against_an_instance_in_its_own_group_only():
     assert text.count("server 127.0.0.1:1 backup max_fails=0;") == 4
     assert "location = /machine/telemetry" in text and "proxy_pass http://pumpapi_database;" in text
     assert "~^/model/gru/ pumpapi_gru;" in text and "/predict pumpapi_lstm;" in text
+    # Model routes that read the database go with the database, before the family patterns.
+    assert text.index("(performance|drift)$ pumpapi_database") < text.index("pumpapi_xgboost;")
 
 
 def test_nginx_errors_are_envelopes_with_the_status_meant():

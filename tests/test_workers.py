@@ -195,6 +195,15 @@ def test_the_gunicorn_internals_the_worker_relies_on():
     source = inspect.getsource(util.close_graceful)
     assert "sock.shutdown(socket.SHUT_WR)" in source and "sock.recv(" in source
     assert "util.close_graceful(client)" in inspect.getsource(SyncWorker.handle)
+    # handle_error answers gunicorn's own refusals through util.write_error, which the worker
+    # swaps for the JSON envelope (write_json_error) for the length of the call.
+    from gunicorn.workers.base import Worker
+
+    assert "util.write_error(client, status_int, reason, mesg)" in inspect.getsource(
+        Worker.handle_error
+    )
+    assert parameters(util.write_error) == ["sock", "status_int", "reason", "mesg"]
+    assert callable(util.write_nonblock)
     # read_whole reads how much of a Content-Length body is left, and whether reading failed.
     body = Body(LengthReader(unreader=None, length=0))
     assert body.reader.length == 0 and body.failed is False

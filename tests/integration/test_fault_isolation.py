@@ -11,12 +11,14 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import signal
 import socket
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -42,10 +44,14 @@ class Stack:
         self.url = f"http://{nginx.config.listen}"
         self.access_log = runtime_dir / "access.log"
 
-    def upstreams_of(self, path_prefix: str) -> Counter:
-        """Attempts per instance address of the requests whose URI starts with the prefix."""
+    def log_lines(self) -> int:
+        return len(self.access_log.read_text().splitlines())
+
+    def upstreams_of(self, path_prefix: str, since_line: int = 0) -> Counter:
+        """Attempts per instance address of the requests whose URI starts with the prefix
+        (those logged after line `since_line` of the access log)."""
         counts: Counter = Counter()
-        for line in self.access_log.read_text().splitlines():
+        for line in self.access_log.read_text().splitlines()[since_line:]:
             entry = json.loads(line)
             if entry["uri"].startswith(path_prefix):
                 for address in filter(None, entry["upstream_addr"].split(", ")):
@@ -146,6 +152,7 @@ def test_postgres_stopped_under_load(stack, xgboost_trained, private_cluster,
         assert time.monotonic() - restarted < 5, "not recovered 5 s after PostgreSQL's return"
         time.sleep(0.02)
     recovery = time.monotonic() - restarted
+    recovered_line = proxy.log_lines()
     model_after, machine_after = phase()
 
     ratio = _rps(model_during) / _rps(model_before)
@@ -175,8 +182,8 @@ def test_postgres_stopped_under_load(stack, xgboost_trained, private_cluster,
     # Recovered on both instances: every request after succeeds.
     assert recovery <= 5
     assert machine_after.failed == 0 and model_after.failed == 0, machine_after.summary()
-    after = proxy.upstreams_of("/machine/")
-    assert all(after[f"127.0.0.1:{i.port}"] > 0 for i in proxy.instances)
+    after = proxy.upstreams_of("/machine/", since_line=recovered_line)
+    assert all(after[f"127.0.0.1:{i.port}"] > 0 for i in proxy.instances), after
 
 
 @pytest.fixture
@@ -238,8 +245,9 @@ def test_one_family_broken_on_every_instance(stack, every_family_store, database
 
 
 def test_one_family_broken_on_one_instance(stack, every_family_store, database_url, capsys):
+    broken_store = every_family_store("broken", broken="xgboost")
     proxy = stack(
-        [_family_env(every_family_store("broken", broken="xgboost"), database_url),
+        [_family_env(broken_store, database_url),
          _family_env(every_family_store("intact"), database_url)],
         workers=1,
     )  # fmt: skip
@@ -262,6 +270,28 @@ def test_one_family_broken_on_one_instance(stack, every_family_store, database_u
     assert xgboost[sick] <= PHASE / 1.0 + 2, xgboost
     # ... while it keeps its share of the families it serves.
     assert gru[sick] >= 0.3 * (gru[sick] + gru[healthy]), gru
+
+    # Repaired (the artifact restored, SIGHUP reloads the models, as the store watcher does),
+    # it gets xgboost's traffic back within fail_timeout, with no failure on the way.
+    shutil.copytree(every_family_store("repaired") / "xgboost", broken_store / "xgboost",
+                    dirs_exist_ok=True)  # fmt: skip
+    proxy.instances[0].process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while requests.get(f"{proxy.instances[0].url}/health/ready", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "the repaired instance never became ready"
+        time.sleep(0.2)
+    repaired_at = time.monotonic()
+    time.sleep(1.2)  # past fail_timeout
+    repaired_line = proxy.log_lines()
+    again = Load(f"{proxy.url}/model/xgboost/predict", concurrency=2).start()
+    time.sleep(PHASE)
+    again = again.stop()
+    back = proxy.upstreams_of("/model/xgboost/", since_line=repaired_line)
+    with capsys.disabled():
+        print("repaired:", again.summary(), "xgboost attempts per instance:", dict(back),
+              f"ready {time.monotonic() - repaired_at:.1f} s ago")  # fmt: skip
+    assert again.failed == 0, again.summary()
+    assert back[sick] >= 0.3 * (back[sick] + back[healthy]), back
 
 
 def test_hostile_inputs_and_nginx_refusals_answer_the_envelope(stack, every_family_store,
@@ -315,10 +345,18 @@ def test_hostile_inputs_and_nginx_refusals_answer_the_envelope(stack, every_fami
         assert requests.post(f"{proxy.url}{path}", json=body, timeout=10).status_code == 200
 
 
-def test_every_instance_down_is_a_json_503_not_a_502(stack, every_family_store, database_url):
-    proxy = stack([_family_env(every_family_store("intact"), database_url)] * 2, workers=1)
-    for instance in proxy.instances:
-        instance.stop()
+def test_every_instance_down_is_a_json_503_not_a_502(stack, xgboost_trained, database_url):
+    env = {
+        "DATABASE_URL": database_url,
+        "PUMPAPI_MODEL_STORE": str(xgboost_trained.root),
+        "PUMPAPI_MODEL_FAMILIES": "xgboost",
+    }
+    proxy = stack([env, env], workers=1)
+    for instance in proxy.instances:  # both crash (SIGKILL, master and workers)
+        master = psutil.Process(instance.process.pid)
+        for process in [*master.children(), master]:
+            process.kill()
+        instance.process.wait()
     for path in ("/health", "/model/xgboost/predict"):
         answer = requests.post(f"{proxy.url}{path}", json=READING, timeout=10)
         _assert_envelope(answer, 503)
