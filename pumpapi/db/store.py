@@ -66,6 +66,48 @@ MACHINES_SQL = (
     .as_string()
 )
 
+#: Every pump's latest `steps` readings (the fleet page's health windows): one backward scan of
+#: the primary key per pump, like LATEST_READINGS_SQL.
+LATEST_WINDOWS_SQL = (
+    sql.SQL(
+        "SELECT p.name, r.ts, {channels} FROM pumps AS p"
+        " CROSS JOIN LATERAL ("
+        "SELECT * FROM readings WHERE readings.pump_id = p.id"
+        " ORDER BY readings.ts DESC LIMIT %(steps)s"
+        ") AS r"
+        " ORDER BY p.name, r.ts"
+    )
+    .format(channels=_channels("r"))
+    .as_string()
+)
+
+#: Each pump's latest reading at or before each of `points`, none older than `within`: one
+#: primary-key lookup per pump and point, whatever the number of readings.
+READINGS_AT_SQL = (
+    sql.SQL(
+        "SELECT p.name, t.point, {channels} FROM pumps AS p"
+        " CROSS JOIN unnest(%(points)s::timestamptz[]) AS t(point)"
+        " CROSS JOIN LATERAL ("
+        "SELECT * FROM readings WHERE readings.pump_id = p.id AND readings.ts <= t.point"
+        " AND readings.ts > t.point - %(within)s ORDER BY readings.ts DESC LIMIT 1"
+        ") AS r"
+        " ORDER BY p.name, t.point"
+    )
+    .format(channels=_channels("r"))
+    .as_string()
+)
+
+#: One pump's readings in [since, until), oldest first.
+READINGS_BETWEEN_SQL = (
+    sql.SQL(
+        "SELECT r.ts, {channels} FROM pumps AS p JOIN readings AS r ON r.pump_id = p.id"
+        " WHERE p.name = %(machine)s AND r.ts >= %(since)s AND r.ts < %(until)s"
+        " ORDER BY r.ts LIMIT %(limit)s"
+    )
+    .format(channels=_channels("r"))
+    .as_string()
+)
+
 SCHEMA_VERSION_SQL = "SELECT max(name) FROM schema_migrations"
 
 
@@ -94,6 +136,14 @@ class Window:
 def _utc(value: dt.datetime) -> dt.datetime:
     # Sessions run with TimeZone=UTC; this only guards against a server that overrides it.
     return value.astimezone(dt.UTC)
+
+
+def _window(machine: str, rows: list[Any]) -> Window:
+    """A Window from rows of (ts, *channels), oldest first."""
+    values = np.array([row[1:] for row in rows], dtype=np.float64)
+    return Window(
+        machine, [_utc(row[0]) for row in rows], values.reshape(len(rows), len(CHANNEL_NAMES))
+    )
 
 
 T = TypeVar("T")
@@ -330,3 +380,44 @@ class TelemetryStore:
                 }
             )
         return result
+
+    def latest_windows(self, steps: int) -> dict[str, Window]:
+        """Every pump's latest `steps` readings (fewer if it has fewer; pumps without readings
+        are left out), by name, in one query."""
+        rows = self.run(
+            lambda conn: conn.execute(LATEST_WINDOWS_SQL, {"steps": steps}, binary=True).fetchall()
+        )
+        grouped: dict[str, list[tuple[Any, ...]]] = {}
+        for name, *rest in rows:
+            grouped.setdefault(name, []).append(rest)
+        return {name: _window(name, found) for name, found in grouped.items()}
+
+    def readings_at(
+        self, points: list[dt.datetime], within: dt.timedelta
+    ) -> dict[str, tuple[list[dt.datetime], np.ndarray]]:
+        """Each pump's latest reading at or before each point, none older than `within`: by
+        pump, the points that have one and their readings (columns CHANNEL_NAMES)."""
+        params = {"points": points, "within": within}
+        rows = self.run(lambda conn: conn.execute(READINGS_AT_SQL, params).fetchall())
+        grouped: dict[str, list[tuple[Any, ...]]] = {}
+        for name, *rest in rows:
+            grouped.setdefault(name, []).append(rest)
+        return {
+            name: (
+                [_utc(row[0]) for row in found],
+                np.array([row[1:] for row in found], dtype=np.float64),
+            )
+            for name, found in grouped.items()
+        }
+
+    def readings_between(
+        self, machine: str, since: dt.datetime, until: dt.datetime, limit: int = 20_000
+    ) -> Window:
+        """One pump's readings in [since, until), oldest first (at most `limit`; empty when
+        it has none there)."""
+        _checked_machine(machine)
+        params = {"machine": machine, "since": since, "until": until, "limit": limit}
+        rows = self.run(
+            lambda conn: conn.execute(READINGS_BETWEEN_SQL, params, binary=True).fetchall()
+        )
+        return _window(machine, rows)
