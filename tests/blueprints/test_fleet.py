@@ -173,8 +173,17 @@ def test_the_models_page_shows_versions_evaluation_and_drift(fleet_app):
         assert f'id="panel-{family}"' in page
     data = chart_data(page)
     drift = client.get("/model/gru/drift").get_json()
-    assert data["gru"]["drift"] == [{"feature": i["feature"], "psi": i["psi"]} for i in drift["inputs"]]
+    assert data["gru"]["drift"] == [
+        {"feature": i["feature"], "psi": i["psi"]} for i in drift["inputs"]
+    ]
     assert len(data["xgboost"]["drift"]) == 4
+    # Offline figures beside the realized ones (none labelled yet: the horizon is 24 h).
+    info = client.get("/model/xgboost/info").get_json()["model_info"]
+    roc = [r for r in data["xgboost"]["comparison"] if r["metric"] == "roc_auc"]
+    assert roc == [
+        {"version": info["version"], "metric": "roc_auc", "offline": info["metrics"]["roc_auc"],
+         "realized": None, "predictions": 2, "labelled": 0}
+    ]  # fmt: skip
 
 
 def test_reads_need_the_key_form_and_its_cookie(make_app, all_families_root, database_url):
@@ -221,7 +230,7 @@ def test_with_postgresql_down_the_page_says_so_and_the_models_still_show(
     assert 'id="db-problem"' in page and "not reachable" in page
     assert page.count('class="model-card ready"') == 3
     models_page = client.get("/fleet/models").get_data(as_text=True)
-    assert models_page.count("<table class=\"versions\">") == 3
+    assert models_page.count('<table class="versions">') == 3
     assert "performance: The telemetry database is not reachable" in models_page
     pump = client.get("/fleet/MOTOBOMBA-001")
     assert pump.status_code == 503 and pump.headers["Retry-After"]

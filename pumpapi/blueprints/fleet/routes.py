@@ -228,7 +228,7 @@ def models_page():
                 "family": family,
                 "state": state,
                 "offline": offline,
-                "comparison": _comparison(offline, performance),
+                "comparison": _comparison(family, offline, performance),
                 "drift": drift,
                 "problems": problems,
             }
@@ -246,47 +246,51 @@ def models_page():
     return render_template("fleet/models.html", panels=panels, panels_json=charts)
 
 
-def _numbers(found: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """The numeric leaves of nested metrics, by dotted name."""
-    flat: dict[str, float] = {}
-    for key, value in found.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            flat[name] = float(value)
-        elif isinstance(value, dict) and key not in ("baseline", "baselines", "calibration"):
-            flat.update(_numbers(value, f"{name}."))
-    return flat
-
-
-#: Realized figures and the offline metric each one is measured like, where names differ.
-_SAME_MEASURE = {
-    "mae_lubrificacao": ("held_out.mae.lubrificacao", "held_out.mae_lubrificacao"),
-    "mae_hidraulico": ("held_out.mae.hidraulico", "held_out.mae_hidraulico"),
+#: Per family, the figures measured both offline (held-out pumps, at training) and realized
+#: (the prediction log against what happened): realized name -> offline metrics path.
+COMPARABLE = {
+    "xgboost": {
+        "roc_auc": "roc_auc",
+        "brier": "brier",
+        "precision": "precision",
+        "recall": "recall",
+    },
+    "gru": {
+        "mae_lubrificacao": "held_out.mae.lubrificacao",
+        "mae_hidraulico": "held_out.mae.hidraulico",
+    },
+    "lstm": {"mae": "mae", "mase": "mase"},
 }
 
 
+def _path(found: dict[str, Any], path: str) -> float | None:
+    for key in path.split("."):
+        if not isinstance(found, dict):
+            return None
+        found = found.get(key)
+    return float(found) if isinstance(found, int | float) and not isinstance(found, bool) else None
+
+
 def _comparison(
-    offline: dict[str, dict[str, Any]], performance: dict[str, Any] | None
+    family: str, offline: dict[str, dict[str, Any]], performance: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """Per logged version, each realized figure that was also measured offline, side by side."""
+    """Per version (served, or logged), each comparable figure offline beside realized (None
+    until predictions are labelled), with the counts of logged and labelled predictions."""
+    logged = {entry["version"]: entry for entry in (performance or {}).get("versions", [])}
     rows = []
-    for entry in (performance or {}).get("versions", []):
-        measured = _numbers(entry.get("offline") or offline.get(entry["version"]) or {})
-        realized = _numbers(entry["realized"])
-        for name, value in realized.items():
-            if name in ("predictions", "labelled", "failures") or name.startswith("labelled"):
-                continue
-            candidates = (name, *_SAME_MEASURE.get(name, ()))
-            match = next((measured[c] for c in candidates if c in measured), None)
+    for version in sorted(set(offline) | set(logged), key=int):
+        entry = logged.get(version, {})
+        measured = entry.get("offline") or offline.get(version) or {}
+        realized = entry.get("realized") or {}
+        for name, path in COMPARABLE[family].items():
             rows.append(
                 {
-                    "version": entry["version"],
+                    "version": version,
                     "metric": name,
-                    "offline": match,
-                    "realized": value,
-                    "labelled": entry["realized"].get("labelled"),
+                    "offline": _path(measured, path),
+                    "realized": _path(realized, name),
+                    "predictions": realized.get("predictions"),
+                    "labelled": realized.get("labelled"),
                 }
             )
     return rows

@@ -5,14 +5,11 @@
   Object.keys(d).forEach(function (family) {
     var panel = d[family];
     var perf = document.getElementById("chart-performance-" + family);
-    var rows = (panel.comparison || []).filter(function (r) { return r.offline !== null; });
+    var rows = panel.comparison || [];
     if (perf && rows.length) {
       C.barChart(perf, rows.map(function (r) { return "v" + r.version + " " + r.metric; }),
         [rows.map(function (r) { return r.offline; }), rows.map(function (r) { return r.realized; })],
         ["offline", "realized"], ["#12343b", "#a86b00"]);
-    } else if (perf && panel.comparison.length) {
-      C.barChart(perf, panel.comparison.map(function (r) { return "v" + r.version + " " + r.metric; }),
-        [panel.comparison.map(function (r) { return r.realized; })], ["realized"], ["#a86b00"]);
     }
     var drift = document.getElementById("chart-drift-" + family);
     if (drift && panel.drift.length) {
