@@ -235,3 +235,32 @@ def test_with_postgresql_down_the_page_says_so_and_the_models_still_show(
     pump = client.get("/fleet/MOTOBOMBA-001")
     assert pump.status_code == 503 and pump.headers["Retry-After"]
     assert 'id="models-served"' in pump.get_data(as_text=True)
+
+
+def test_the_trend_from_readings_is_the_model_at_each_hour(fleet_app):
+    from pumpapi import db, models
+    from pumpapi.blueprints.fleet import overview
+
+    with fleet_app.app_context():
+        now = dt.datetime.now(dt.UTC)
+        found = overview.fleet_overview(db.store(), models.registry(), now)
+        rows = {row.machine: row for row in found.rows}
+        window = db.store().latest_window("MOTOBOMBA-001", 180)
+    trend = rows["MOTOBOMBA-001"].trend
+    # Three hours of readings: one point at each of the last hours that had a reading.
+    assert rows["MOTOBOMBA-001"].trend_source == "readings" and 3 <= len(trend) <= 4
+    times = [moment for moment, _ in trend]
+    assert times == sorted(times) and all(t in window.timestamps for t in times)
+    # The newest point is the pump's latest reading, so its risk is the row's.
+    assert times[-1] == window.timestamps[-1]
+    assert trend[-1][1] == pytest.approx(rows["MOTOBOMBA-001"].risk, abs=1e-6)
+    assert rows["MOTOBOMBA-005"].trend == []  # silent for two days: nothing in the last one
+    assert overview.sparkline(trend, now).count(",") == len(trend)
+
+
+def test_the_key_form_never_leads_away():
+    from pumpapi.blueprints.fleet.access import safe_next
+
+    assert safe_next("/fleet/MOTOBOMBA-001?hours=6") == "/fleet/MOTOBOMBA-001?hours=6"
+    for target in ("//evil.example", "https://evil.example/fleet", "/fleet\\@evil", None, "/x"):
+        assert safe_next(target) == "/fleet"
