@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import psycopg
 
 #: What can happen to a pump, as the `events.kind` column admits it.
@@ -122,24 +123,44 @@ def read_events(
     return [Event(*row) for row in rows]
 
 
+#: How often the simulated maintenance team inspects a pump and writes down its condition.
+INSPECTION_INTERVAL = dt.timedelta(hours=12)
+
+
 def simulated_events(history: Any) -> list[Event]:
-    """The failures of a simulated pump history as events (the demo fleet's labels): each
-    failure step with the fault that caused it, `other` when none did."""
+    """The events of a simulated pump history (the demo fleet's labels): each failure step with
+    the fault that caused it (`other` when none did), and an inspection every
+    INSPECTION_INTERVAL measuring both health indices (the simulator's ground truth, rounded as a
+    technician would write it down)."""
+    timestamps = history.timestamps
+    if len(timestamps) == 0:
+        return []
+
+    def moment(step: int) -> dt.datetime:
+        at = timestamps[step].astype("datetime64[us]").astype(dt.datetime)
+        return at.replace(tzinfo=dt.UTC)
+
+    events = []
     faults = {fault.failure: fault.kind for fault in getattr(history, "faults", []) or []}
     failures = getattr(history, "failures", None)
-    if failures is None:
-        return []
-    events = []
-    for step in sorted({int(s) for s in failures}):
-        if not 0 <= step < len(history.timestamps):
-            continue
-        moment = history.timestamps[step].astype("datetime64[us]").astype(dt.datetime)
-        events.append(
-            Event(
-                machine=history.name,
-                timestamp=moment.replace(tzinfo=dt.UTC),
-                kind="failure",
-                cause=faults.get(step) or "other",
+    for step in sorted({int(s) for s in (failures if failures is not None else ())}):
+        if 0 <= step < len(timestamps):
+            events.append(
+                Event(history.name, moment(step), "failure", cause=faults.get(step) or "other")
             )
-        )
-    return events
+    lubrication = getattr(history, "lubrication_health", None)
+    hydraulic = getattr(history, "hydraulic_health", None)
+    if lubrication is not None and hydraulic is not None:
+        interval = np.timedelta64(INSPECTION_INTERVAL)
+        due = timestamps[0] + interval
+        for step in np.searchsorted(timestamps, np.arange(due, timestamps[-1], interval)):
+            events.append(
+                Event(
+                    history.name,
+                    moment(int(step)),
+                    "inspection",
+                    lubrificacao=round(float(lubrication[step]), 1),
+                    hidraulico=round(float(hydraulic[step]), 1),
+                )
+            )
+    return sorted(events, key=lambda e: e.timestamp)

@@ -31,8 +31,70 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
     return tags
 
 
+def database_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--source, --since, --until, --pump: train from the simulator (default) or from the
+    telemetry and events in PostgreSQL (DATABASE_URL)."""
+    options = [
+        click.option(
+            "--source",
+            type=click.Choice(["simulator", "db"]),
+            default="simulator",
+            show_default=True,
+            help="simulator: a simulated fleet; db: the readings and events in PostgreSQL "
+            "(DATABASE_URL), labels derived from the events (see pumpapi.db.training_data).",
+        ),
+        click.option("--since", type=click.DateTime(), help="--source db: readings from then."),
+        click.option("--until", type=click.DateTime(), help="--source db: readings before then."),
+        click.option(
+            "--pump", "pumps_named", multiple=True, help="--source db: only this pump (repeat)."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def stored_fleet(since, until, pumps_named: tuple[str, ...]) -> tuple[list, dict[str, Any]]:
+    """The pumps' histories read from DATABASE_URL, and what was read, for the metadata."""
+    import datetime as dt
+
+    import psycopg
+
+    from pumpapi.db import to_conninfo
+    from pumpapi.db.training_data import Selection, read_fleet
+    from pumpapi.settings import effective
+
+    url = effective().get("DATABASE_URL")
+    if not url:
+        raise click.ClickException("--source db needs DATABASE_URL.")
+    utc = [moment.replace(tzinfo=dt.UTC) if moment else None for moment in (since, until)]
+    selection = Selection(*utc, pumps=pumps_named or None)
+    try:
+        with psycopg.connect(to_conninfo(url)) as conn:
+            fleet = list(read_fleet(conn, selection))
+    except (psycopg.Error, ValueError) as exc:
+        raise click.ClickException(f"reading the fleet from PostgreSQL: {exc}") from exc
+    if not fleet:
+        raise click.ClickException("no readings in the database for that selection")
+    described = {
+        "kind": "database",
+        "query": selection.describe(),
+        "pumps": len(fleet),
+        "readings": int(sum(len(p.timestamps) for p in fleet)),
+        "failure_events": int(sum(len(p.failures) for p in fleet)),
+        "first_reading": str(min(p.timestamps[0] for p in fleet)) + "Z",
+        "last_reading": str(max(p.timestamps[-1] for p in fleet)) + "Z",
+    }
+    click.echo(
+        f"read {described['readings']:,} readings of {described['pumps']} pumps "
+        f"({described['failure_events']} failures) from PostgreSQL"
+    )
+    return fleet, described
+
+
 @train.command("xgboost")
 @store_option
+@database_options
 @click.option("--pumps", default=200, show_default=True, help="Simulated pumps (split by pump).")
 @click.option("--steps", default=20_000, show_default=True, help="Readings per pump (1/minute).")
 @click.option("--seed", default=7, show_default=True, help="Seed of the simulation and split.")
@@ -66,6 +128,10 @@ def train_xgboost(
     stride: int,
     threads: int,
     tags: tuple[str, ...],
+    source: str,
+    since,
+    until,
+    pumps_named: tuple[str, ...],
 ) -> None:
     """The failure-risk classifier (XGBoost), with a logistic-regression baseline.
 
@@ -85,8 +151,9 @@ def train_xgboost(
         threads=threads,
         tags=_parse_tags(tags),
     )
+    fleet, described = stored_fleet(since, until, pumps_named) if source == "db" else (None, None)
     try:
-        report = xgboost.train(options, local_of(store_root))
+        report = xgboost.train(options, local_of(store_root), fleet=fleet, described=described)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     metrics = report.metadata["metrics"]
@@ -127,7 +194,7 @@ def _keras_family_options(defaults: Any) -> Callable[[Callable[..., None]], Call
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         for option in reversed(options):
             command = option(command)
-        return command
+        return database_options(command)
 
     return decorate
 
@@ -138,11 +205,16 @@ def _train_keras_family(
     summary: Callable[[dict[str, Any]], list[str]],
     store_root: str,
     config: Any,
+    source: str = "simulator",
+    since=None,
+    until=None,
+    pumps_named: tuple[str, ...] = (),
 ) -> None:
-    """Train with `config`, publish in the store at `store_root` and print the run's summary."""
-
+    """Train with `config` (on the fleet in PostgreSQL with `source="db"`), publish in the store
+    at `store_root` and print the run's summary."""
+    fleet, described = stored_fleet(since, until, pumps_named) if source == "db" else (None, None)
     try:
-        trained = train_family(local_of(store_root), config)
+        trained = train_family(local_of(store_root), config, fleet, described)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{family} version {trained.version} published in {store_root}")
@@ -152,7 +224,7 @@ def _train_keras_family(
 
 @train.command("gru")
 @_keras_family_options(gru.GRUTrainingConfig())
-def train_gru(store_root: str, **options: int) -> None:
+def train_gru(store_root: str, source: str, since, until, pumps_named, **options: int) -> None:
     """The lubrication and hydraulic health model (Keras GRU, served through LiteRT).
 
     Pumps are split into train, validation (early stopping) and held-out pumps; the scaler is
@@ -160,16 +232,20 @@ def train_gru(store_root: str, **options: int) -> None:
     naive baselines. Writes model.keras, model.tflite (checked against Keras) and scaler.json.
     """
     config = dataclasses.replace(gru.GRUTrainingConfig(), **options)
-    _train_keras_family("gru", gru.train_gru, gru.summary, store_root, config)
+    _train_keras_family(
+        "gru", gru.train_gru, gru.summary, store_root, config, source, since, until, pumps_named
+    )
 
 
 @train.command("lstm")
 @_keras_family_options(lstm.LSTMTrainingConfig())
-def train_lstm(store_root: str, **options: int) -> None:
+def train_lstm(store_root: str, source: str, since, until, pumps_named, **options: int) -> None:
     """The series forecaster (Keras LSTM, served through LiteRT).
 
     Trained on every channel of the train pumps; MAE and MASE against the persistence forecast
     (next value = last value) on held-out pumps are stored with the model.
     """
     config = dataclasses.replace(lstm.LSTMTrainingConfig(), **options)
-    _train_keras_family("lstm", lstm.train_lstm, lstm.summary, store_root, config)
+    _train_keras_family(
+        "lstm", lstm.train_lstm, lstm.summary, store_root, config, source, since, until, pumps_named
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +67,11 @@ def health_windows(fleet: Sequence[Any], stride: int) -> Windows:
         health = np.stack([pump.lubrication_health, pump.hydraulic_health], axis=1) / 100.0
         ends = np.arange(WINDOW - 1, len(readings), stride)
         starts = ends - WINDOW + 1
-        inputs.append(np.stack([readings[s : s + WINDOW] for s in starts]))
+        # A stored fleet's indices are known only where inspections define them (NaN elsewhere).
+        known = np.isfinite(health[ends]).all(axis=1)
+        starts, ends = starts[known], ends[known]
+        windows = [readings[s : s + WINDOW] for s in starts]
+        inputs.append(np.stack(windows) if windows else np.empty((0, WINDOW, readings.shape[1])))
         targets.append(health[ends])
     return Windows(np.concatenate(inputs), np.concatenate(targets).astype(np.float32))
 
@@ -123,14 +127,20 @@ def baselines(train: Windows, test: Windows, scaler: MinMaxScaling) -> dict[str,
     }
 
 
-def train_gru(store: ModelStore, config: GRUTrainingConfig = GRUTrainingConfig()) -> ModelVersion:
-    """Simulate a fleet, train on some pumps, measure on others, publish a new store version.
+def train_gru(
+    store: ModelStore,
+    config: GRUTrainingConfig = GRUTrainingConfig(),
+    fleet: Sequence[Any] | None = None,
+    described: Mapping[str, Any] | None = None,
+) -> ModelVersion:
+    """Simulate a fleet (or take `fleet`, from where `described` says), train on some pumps,
+    measure on others, publish a new store version.
 
     The MinMaxScaler is fitted on the training pumps' readings only; validation pumps stop the
     training early; held-out pumps are used once, for the metrics in the metadata.
     """
     started = time.perf_counter()
-    split = seeded_split(config)
+    split = seeded_split(config, fleet, described)
     train, validation, test = split.windows(health_windows, config.stride)
 
     from sklearn.preprocessing import MinMaxScaler

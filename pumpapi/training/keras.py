@@ -45,10 +45,17 @@ class FleetSplit:
     held_out: Sequence[Any]
     steps: int
     seed: int
+    #: Where a fleet that was not simulated came from (e.g. the database query), if so.
+    source: Mapping[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
+        origin = (
+            {"source": dict(self.source)}
+            if self.source is not None
+            else {"simulator": {"pumps": self.size, "steps": self.steps, "seed": self.seed}}
+        )
         return {
-            "simulator": {"pumps": self.size, "steps": self.steps, "seed": self.seed},
+            **origin,
             "pumps": {
                 "train": [p.name for p in self.train],
                 "validation": [p.name for p in self.validation],
@@ -67,35 +74,57 @@ class FleetSplit:
         return cut(self.train, stride), cut(self.validation, stride), cut(self.held_out, stride)
 
 
-def fleet_split(pumps: int, steps: int, validation: int, held_out: int, seed: int) -> FleetSplit:
-    """Simulate `pumps` pumps for `steps` readings and split them by pump at random.
+def fleet_split(
+    pumps: int,
+    steps: int,
+    validation: int,
+    held_out: int,
+    seed: int,
+    fleet: Sequence[Any] | None = None,
+    source: Mapping[str, Any] | None = None,
+) -> FleetSplit:
+    """Simulate `pumps` pumps for `steps` readings (unless `fleet` is given, e.g. read from the
+    database, as `source` describes) and split them by pump at random.
 
     Validation pumps steer early stopping; held-out pumps are only ever used for the metrics.
     """
     from pumpapi.simulator import simulate_fleet
 
+    pumps = pumps if fleet is None else len(fleet)
     if validation < 1 or held_out < 1 or pumps - validation - held_out < 1:
         raise ValueError(
             f"{pumps} pumps cannot give ≥ 1 training, {validation} validation and {held_out} "
             "held-out pumps"
         )
-    fleet = simulate_fleet(pumps, steps, seed=seed)
+    if fleet is None:
+        fleet = simulate_fleet(pumps, steps, seed=seed)
     order = np.random.default_rng(seed).permutation(len(fleet))
     chosen = [fleet[i] for i in order]
     return FleetSplit(
         train=chosen[validation + held_out :],
         validation=chosen[:validation],
         held_out=chosen[validation : validation + held_out],
-        steps=steps,
+        steps=max(len(p.readings) for p in fleet),
         seed=seed,
+        source=source,
     )
 
 
-def seeded_split(config: KerasTrainingConfig) -> FleetSplit:
-    """Seed every generator with the run's seed, then simulate and split its fleet."""
+def seeded_split(
+    config: KerasTrainingConfig,
+    fleet: Sequence[Any] | None = None,
+    source: Mapping[str, Any] | None = None,
+) -> FleetSplit:
+    """Seed every generator with the run's seed, then simulate (or take) and split its fleet."""
     seed_everything(config.seed)
     return fleet_split(
-        config.pumps, config.steps, config.validation_pumps, config.held_out_pumps, config.seed
+        config.pumps,
+        config.steps,
+        config.validation_pumps,
+        config.held_out_pumps,
+        config.seed,
+        fleet,
+        source,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,11 +130,15 @@ def forecast_metrics(predicted: np.ndarray, data: SeriesWindows) -> dict[str, An
 
 
 def train_lstm(
-    store: ModelStore, config: LSTMTrainingConfig = LSTMTrainingConfig()
+    store: ModelStore,
+    config: LSTMTrainingConfig = LSTMTrainingConfig(),
+    fleet: Sequence[Any] | None = None,
+    described: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
-    """Simulate a fleet, train on some pumps' channels, measure on others, publish a version."""
+    """Simulate a fleet (or take `fleet`, from where `described` says), train on some pumps'
+    channels, measure on others, publish a version."""
     started = time.perf_counter()
-    split = seeded_split(config)
+    split = seeded_split(config, fleet, described)
     train, validation, test = split.windows(series_windows, config.stride)
 
     model = build_model(config.units, config.learning_rate)

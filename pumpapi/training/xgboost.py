@@ -379,10 +379,14 @@ def simulate(options: TrainingOptions) -> list[PumpHistory]:
 
 
 def train(
-    options: TrainingOptions, store: ModelStore, fleet: Sequence[PumpHistory] | None = None
+    options: TrainingOptions,
+    store: ModelStore,
+    fleet: Sequence[PumpHistory] | None = None,
+    described: Mapping[str, Any] | None = None,
 ) -> TrainingReport:
     """Simulate (unless `fleet` is given), fit, choose the threshold, evaluate on held-out pumps
-    and publish a new version of the `xgboost` family in `store`."""
+    and publish a new version of the `xgboost` family in `store`. `described` tells where a
+    given fleet came from (e.g. the database query), for the metadata."""
     import sklearn
 
     started = time.perf_counter()
@@ -486,6 +490,11 @@ def train(
             "fit_seconds": round(fitted - simulated, 2),
         },
     }
+    if described is not None:
+        data = metadata["training_data"]
+        data["source"] = dict(described)
+        data.pop("simulator")
+        metadata["tags"]["data"] = str(described.get("kind", "given"))
     with store.new_version(FAMILY) as draft:
         booster.save_model(draft.file(ARTIFACT))
         if options.compile_predictor:

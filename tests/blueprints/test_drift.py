@@ -8,29 +8,14 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pumpapi.db import copy_fleet, predictions, to_conninfo
+from pumpapi.db import predictions
 from pumpapi.models.store import ModelStore
 from pumpapi.observability.metrics import FEATURE_PSI
-from tests.fixtures.db import pump_history
 
 
 @pytest.fixture
-def app(make_app, all_families_root, database_url):
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
-    copy_fleet(
-        to_conninfo(database_url),
-        [pump_history(f"MOTOBOMBA-00{i}", 90, start=start, seed=i) for i in (1, 2, 3)],
-    )
-    app = make_app(
-        MODEL_STORE=str(all_families_root),
-        MODEL_FAMILIES=("xgboost", "gru", "lstm"),
-        DATABASE_URL=database_url,
-        PREDICTION_LOG=True,
-        PREDICTION_LOG_FLUSH_SECONDS=3600,
-    )
-    yield app
-    predictions.of(app).close()
-    app.extensions["pumpapi.db"].close()
+def app(logged_fleet_app):
+    return logged_fleet_app
 
 
 def _like_training(ref: dict, size: int, rng: np.random.Generator) -> np.ndarray:

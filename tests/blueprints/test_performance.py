@@ -9,12 +9,10 @@ import numpy as np
 import psycopg
 import pytest
 
-from pumpapi.db import copy_fleet, predictions, to_conninfo
+from pumpapi.db import predictions
 from pumpapi.db.performance import roc_auc
 from pumpapi.telemetry import CHANNEL_NAMES
-from tests.fixtures.db import pump_history
-
-KEY = "writer-key"
+from tests.fixtures.inference import WRITER_KEY as KEY
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -22,23 +20,8 @@ def _iso(moment: dt.datetime) -> str:
 
 
 @pytest.fixture
-def app(make_app, all_families_root, database_url):
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
-    copy_fleet(
-        to_conninfo(database_url),
-        [pump_history(f"MOTOBOMBA-00{i}", 90, start=start, seed=i) for i in (1, 2, 3)],
-    )
-    app = make_app(
-        MODEL_STORE=str(all_families_root),
-        MODEL_FAMILIES=("xgboost", "gru", "lstm"),
-        DATABASE_URL=database_url,
-        INGEST_API_KEYS=(KEY,),
-        PREDICTION_LOG=True,
-        PREDICTION_LOG_FLUSH_SECONDS=3600,
-    )
-    yield app
-    predictions.of(app).close()
-    app.extensions["pumpapi.db"].close()
+def app(logged_fleet_app):
+    return logged_fleet_app
 
 
 def test_risk_is_labelled_by_later_failures_and_elapsed_horizons(app, database_url):

@@ -1,5 +1,7 @@
 """Bulk loading with COPY (pumpapi.db.fleet.copy_fleet): exact, idempotent, resumable."""
 
+import datetime as dt
+
 import numpy as np
 import psycopg
 import pytest
@@ -98,7 +100,7 @@ def _pool_settings():
     return {k: v for k, v in settings.defaults().items() if k.startswith("DB_")}
 
 
-def test_a_simulated_fleet_brings_its_failures_as_events(database_url):
+def test_a_simulated_fleet_brings_its_failures_and_inspections_as_events(database_url):
     import dataclasses
 
     import psycopg
@@ -118,7 +120,20 @@ def test_a_simulated_fleet_brings_its_failures_as_events(database_url):
     copy_fleet(to_conninfo(database_url), fleet)
     copy_fleet(to_conninfo(database_url), fleet)  # a re-run adds nothing
     with psycopg.connect(database_url) as conn:
-        kinds = conn.execute("SELECT kind, cause FROM events").fetchall()
+        kinds = conn.execute("SELECT kind, cause FROM events WHERE kind = 'failure'").fetchall()
+        inspections = conn.execute(
+            "SELECT p.name, e.ts, e.lubrificacao, e.hidraulico FROM events e"
+            " JOIN pumps p ON p.id = e.pump_id WHERE e.kind = 'inspection' ORDER BY p.name, e.ts"
+        ).fetchall()
     assert len(kinds) == expected
-    assert {kind for kind, _ in kinds} == {"failure"}
     assert {cause for _, cause in kinds} <= set(simulator.FAULT_KINDS) | {"other"}
+    # An inspection every 12 h of each pump's 8,000 minutes (5.6 days): 11 each, measuring the
+    # simulator's own indices at that moment.
+    assert len(inspections) == 6 * 11
+    by_name = {h.name: h for h in fleet}
+    for name, ts, lubrication, hydraulic in inspections[:11]:
+        history = by_name[name]
+        utc = ts.astimezone(dt.UTC).replace(tzinfo=None)
+        step = int(np.searchsorted(history.timestamps, np.datetime64(utc, "us")))
+        assert lubrication == pytest.approx(history.lubrication_health[step], abs=0.05)
+        assert hydraulic == pytest.approx(history.hydraulic_health[step], abs=0.05)

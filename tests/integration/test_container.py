@@ -21,10 +21,12 @@ import pytest
 import requests
 
 from pumpapi import db
+from pumpapi.blueprints.gru.schemas import EXAMPLE_READING as GRU_READING
 from pumpapi.stack import free_port
 from tests.fixtures.containers import Container, engine, make
 from tests.fixtures.db import fresh_schema, pump_history
 from tests.fixtures.gunicorn import worker_holds
+from tests.integration.load import READING as SPEC_READING
 
 pytestmark = pytest.mark.integration
 
@@ -32,22 +34,6 @@ IMAGE = "localhost/pumpapi:runtime"
 #: What issue 17 allows the runtime image (the base, Python's packages, the app).
 MAX_IMAGE_MB = 600
 
-SPEC_READING = {
-    "rotacao_motor_rpm": 1800,
-    "pressao_oleo_bar": 4.5,
-    "tensao_bateria_v": 24.1,
-    "tensao_alternador_v": 27.8,
-}
-GRU_READING = {
-    "Eng_RPM": 0.07,
-    "Cool_T": 80,
-    "Oil_P": 3.2,
-    "Oil_L": 7.8,
-    "Recalque": 4.0,
-    "Succao": 1.1,
-    "Bat_V": 26.4,
-    "Char_V": 27.2,
-}
 #: SPEC's examples: (method, path, JSON body).
 SPEC_EXAMPLES = [
     ("GET", "/health", None),

@@ -32,10 +32,15 @@ blp = Blueprint(
 class PerformanceQuerySchema(Schema):
     version = fields.String(
         validate=validate.Length(min=1, max=32),
-        metadata={"description": "One version (number); every logged version by default."},
+        metadata={
+            "description": "One version: performance reads every logged version by default, "
+            "drift the latest."
+        },
     )
-    since = fields.AwareDateTime(metadata={"description": "Predictions from this time."})
-    until = fields.AwareDateTime(metadata={"description": "Predictions before this time."})
+    since = fields.AwareDateTime(
+        metadata={"description": "From this time (drift: 24 h ago by default)."}
+    )
+    until = fields.AwareDateTime(metadata={"description": "Before this time (now)."})
 
 
 class VersionPerformanceSchema(Schema):
@@ -116,13 +121,7 @@ DEFAULT_SOURCE = {"xgboost": "traffic", "gru": "telemetry", "lstm": "telemetry"}
 DEFAULT_PERIOD = dt.timedelta(hours=24)
 
 
-class DriftQuerySchema(Schema):
-    version = fields.String(
-        validate=validate.Length(min=1, max=32),
-        metadata={"description": "The version (or alias) whose reference is compared; latest."},
-    )
-    since = fields.AwareDateTime(metadata={"description": "Recent means from this time (24 h)."})
-    until = fields.AwareDateTime(metadata={"description": "... and before this time (now)."})
+class DriftQuerySchema(PerformanceQuerySchema):
     source = fields.String(
         validate=validate.OneOf(drift.SOURCES),
         metadata={
