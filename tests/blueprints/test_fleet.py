@@ -243,7 +243,9 @@ def test_the_trend_from_readings_is_the_model_at_each_hour(fleet_app):
 
     with fleet_app.app_context():
         now = dt.datetime.now(dt.UTC)
-        found = overview.fleet_overview(db.store(), models.registry(), now)
+        found = overview.fleet_overview(
+            db.store(), models.registry(), now, overview.HourlyReadings()
+        )
         rows = {row.machine: row for row in found.rows}
         window = db.store().latest_window("MOTOBOMBA-001", 180)
     trend = rows["MOTOBOMBA-001"].trend

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -123,7 +124,10 @@ def served_models(registry: ModelRegistry) -> dict[str, dict[str, Any]]:
 
 
 def fleet_overview(
-    store: TelemetryStore, registry: ModelRegistry, now: dt.datetime
+    store: TelemetryStore,
+    registry: ModelRegistry,
+    now: dt.datetime,
+    hourly_cache: HourlyReadings | None = None,
 ) -> FleetOverview:
     """The fleet table, riskiest first (see the module)."""
     outcome = Outcome()
@@ -158,7 +162,7 @@ def fleet_overview(
             row.risk, row.decision, row.at_risk = assessment
             reasons = explanation["reasons"]
             row.reason = reasons[0]["text"] if reasons else None
-        _trends(store, risk, rows, now, outcome)
+        _trends(store, risk, rows, machines, now, outcome, hourly_cache or HourlyReadings())
     health: HealthIndexModel | None = outcome.attempt("gru", lambda: _model(registry, "gru"))
     if health is not None and readings:
         windows = outcome.attempt("database", lambda: store.latest_windows(WINDOW)) or {}
@@ -174,11 +178,13 @@ def _trends(
     store: TelemetryStore,
     model: FailureRiskModel,
     rows: list[PumpRow],
+    machines: list[dict[str, Any]],
     now: dt.datetime,
     outcome: Outcome,
+    hourly_cache: HourlyReadings,
 ) -> None:
     """Each row's risk over the last day: logged where the log holds two hours or more of it,
-    else from the readings at hourly points."""
+    else the model on the pump's reading at each past hour and its latest one."""
     since = now - TREND_POINTS * TREND_STEP
     logged = outcome.attempt("database", lambda: store.run(lambda c: risk_by_hour(c, since)))
     missing = []
@@ -190,18 +196,76 @@ def _trends(
             missing.append(row)
     if not missing:
         return
-    points = [now - k * TREND_STEP for k in range(TREND_POINTS - 1, -1, -1)]
-    found = outcome.attempt("database", lambda: store.readings_at(points, TREND_STEP)) or {}
-    wanted = [(row, found[row.machine]) for row in missing if row.machine in found]
+    hourly = hourly_cache.readings(store, now, outcome) if hourly_cache else {}
+    latest = {m["machine"]: m["latest_reading"] for m in machines if m["latest_reading"]}
+    wanted = []
+    for row in missing:
+        times, values = hourly.get(row.machine, ([], []))
+        # The pump's latest reading is the trend's newest point (it is already at hand).
+        recent = row.latest_timestamp > now - TREND_POINTS * TREND_STEP
+        if row.machine in latest and recent and row.latest_timestamp not in times:
+            times = [*times, row.latest_timestamp]
+            values = [*values, [latest[row.machine][c] for c in CHANNEL_NAMES]]
+        if times:
+            wanted.append((row, times, values))
     if not wanted:
         return
-    stacked = np.concatenate([values for _, (_, values) in wanted])
+    stacked = np.array([v for _, _, values in wanted for v in values], dtype=np.float64)
     probabilities = model.predict(_feature_rows(model, stacked)).tolist()
     start = 0
-    for row, (times, values) in wanted:
+    for row, times, values in wanted:
         row.trend = list(zip(times, probabilities[start : start + len(values)], strict=True))
         row.trend_source = "readings"
         start += len(values)
+
+
+class HourlyReadings:
+    """Each pump's reading at the top of each past hour of the last day, remembered by the
+    worker: past hours do not change, so their 23 × pumps primary-key lookups are made again
+    only when an hour enters the day or its entry is older than REFRESH (a reading stored
+    late then shows). One per process (app.extensions), filled on demand."""
+
+    REFRESH = dt.timedelta(minutes=10)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: hour -> (when read, {pump: (reading time, 8 values)})
+        self._hours: dict[dt.datetime, tuple[dt.datetime, dict[str, tuple[dt.datetime, Any]]]] = {}
+
+    def readings(
+        self, store: TelemetryStore, now: dt.datetime, outcome: Outcome
+    ) -> dict[str, tuple[list[dt.datetime], list[Any]]]:
+        """By pump, the times and values of its readings at the past hours of the day."""
+        top = now.replace(minute=0, second=0, microsecond=0)
+        hours = [top - k * TREND_STEP for k in range(TREND_POINTS - 2, -1, -1)]
+        with self._lock:
+            self._hours = {h: e for h, e in self._hours.items() if h in hours}
+            stale = [
+                h for h in hours if h not in self._hours or now - self._hours[h][0] > self.REFRESH
+            ]
+        if stale:
+            found = outcome.attempt("database", lambda: store.readings_at(stale, TREND_STEP))
+            if found is None:
+                return {}
+            fresh: dict[dt.datetime, dict[str, tuple[dt.datetime, Any]]] = {h: {} for h in stale}
+            for name, (times, values) in found.items():
+                for moment, value in zip(times, values, strict=True):
+                    hour = moment.replace(minute=0, second=0, microsecond=0)
+                    fresh.setdefault(hour if hour == moment else hour + TREND_STEP, {})[name] = (
+                        moment,
+                        value,
+                    )
+            with self._lock:
+                for hour in stale:
+                    self._hours[hour] = (now, fresh.get(hour, {}))
+        by_pump: dict[str, tuple[list[dt.datetime], list[Any]]] = {}
+        with self._lock:
+            for hour in hours:
+                for name, (moment, value) in self._hours.get(hour, (now, {}))[1].items():
+                    times, values = by_pump.setdefault(name, ([], []))
+                    times.append(moment)
+                    values.append(value)
+        return by_pump
 
 
 def sparkline(points: list[tuple[dt.datetime, float]], now: dt.datetime) -> str:

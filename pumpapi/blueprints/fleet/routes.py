@@ -123,7 +123,8 @@ def _now() -> dt.datetime:
 def fleet():
     """Every pump: latest reading, risk and decision, health bands, top reason, trend."""
     now = _now()
-    found = overview.fleet_overview(db.store(), models.registry(), now)
+    hourly = current_app.extensions["pumpapi.fleet.hourly"]
+    found = overview.fleet_overview(db.store(), models.registry(), now, hourly)
     threshold_y = None if found.threshold is None else f"{20 - found.threshold * 20:.1f}"
     return render_template(
         "fleet/fleet.html",
