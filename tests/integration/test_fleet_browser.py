@@ -188,11 +188,13 @@ def test_the_fleet_table_sorts_filters_and_keeps_a_hostile_name_as_text(site, br
 def test_the_fleet_table_is_readable_on_a_phone(site, browser):
     browser.set_window_size(390, 844)
     try:
-        load(browser, f"{site.url}/fleet")
-        # The page keeps the phone's width: only the table scrolls sideways, in its frame.
-        page_width = browser.execute_script("return document.documentElement.scrollWidth")
-        viewport = browser.execute_script("return window.innerWidth")
-        assert page_width <= viewport
+        # Each page keeps the phone's width: only the fleet table scrolls sideways, in its
+        # frame; the charts take the screen's width.
+        for page in ("/fleet", "/fleet/MOTOBOMBA-001", "/fleet/models"):
+            load(browser, f"{site.url}{page}")
+            page_width = browser.execute_script("return document.documentElement.scrollWidth")
+            viewport = browser.execute_script("return window.innerWidth")
+            assert page_width <= viewport, page
     finally:
         browser.set_window_size(1280, 1000)
 

@@ -287,7 +287,11 @@ COMPARABLE = {
         "mae_lubrificacao": "held_out.mae.lubrificacao",
         "mae_hidraulico": "held_out.mae.hidraulico",
     },
-    "lstm": {"mae": "mae", "mase": "mase"},
+    # Channels differ in units: their MAEs are compared channel by channel, through MASE.
+    "lstm": {
+        "mase": "mase",
+        **{f"per_channel.{c}.mase": f"per_channel.{c}.mase" for c in CHANNEL_NAMES},
+    },
 }
 
 

@@ -54,7 +54,9 @@
     var xs = names.map(function (_, i) { return i; });
     var opts = {
       width: width(el), height: 220, legend: { live: false },
-      scales: { x: { time: false, range: [-0.5, names.length - 0.5] } },
+      // Bars stand on zero: a range fitted to the values would make small differences look large.
+      scales: { x: { time: false, range: [-0.5, names.length - 0.5] },
+                y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.1 : 1]; } } },
       axes: [{ values: function (u, splits) { return splits.map(function (i) { return names[i] || ""; }); },
                splits: function () { return xs; } }, {}],
       series: [{}].concat(series.map(function (_, i) {
