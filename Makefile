@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve stack test lint format clean nginx bench wrk containers wheels base-image image image-runtime \
+.PHONY: serve stack test lint format clean nginx browser bench wrk containers wheels base-image image image-runtime \
         service-images compose-up compose-down
 
 # One stamp per install profile, each with its extras of setup.cfg: re-installed when the
@@ -25,13 +25,20 @@ serve: $(VENV)/.serve-installed
 stack: $(VENV)/.serve-installed nginx
 	$(BIN)/pumpapi stack
 
-test: $(VENV)/.test-installed lint nginx containers
+test: $(VENV)/.test-installed lint nginx browser containers
 	$(BIN)/pytest
 
 # Debian's nginx, for `make stack` and the integration tests; installed only when missing.
 nginx:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
 		(apt-get install -y nginx || (apt-get update && apt-get install -y nginx))
+
+# Debian's headless Chromium and its WebDriver, for the fleet pages' browser tests
+# (tests/integration/test_fleet_browser.py); installed only when missing.
+browser:
+	@(command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1) || \
+		(apt-get install -y chromium chromium-driver || \
+		 (apt-get update && apt-get install -y chromium chromium-driver))
 
 # Every endpoint against a floor app under gunicorn, on a cached 10M-reading fleet (var/bench):
 # writes bench/results/<date>.json and docs/benchmarks.md. See bench/run.py --help for options.

@@ -378,6 +378,11 @@ def render(results: dict[str, Any], plots: list[str], results_path: str = "") ->
         f"{number(results.get('start_to_ready_s', {}).get('app'), 's')}; the floor app: "
         f"{number(results.get('start_to_ready_s', {}).get('floor'), 's')}.",
         "",
+        "The fleet page (`/fleet`, every pump), its server time (`Server-Timing`): "
+        f"{number(results.get('fleet_page', {}).get('cold_ms'), 'ms')} for a worker's first "
+        f"request, {number(results.get('fleet_page', {}).get('warm_ms'), 'ms')} the median of "
+        "ten after.",
+        "",
         "Memory after the load runs (psutil `memory_full_info`; PSS counts each shared page "
         "once, split among the processes sharing it):",
         "",

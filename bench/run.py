@@ -136,6 +136,7 @@ def endpoints() -> list[Endpoint]:
             "machine_gru", "machine gru predict (DB, 60 readings)", "POST",
             "/machine/gru/predict?machine_name={pump}", random_pump=True,
         ),
+        Endpoint("fleet_page", "fleet page (HTML table of every pump)", "GET", "/fleet"),
         Endpoint(
             "ingest", f"ingestion ({INGEST_ROWS:,} fresh readings, CSV)", "POST",
             "/machine/telemetry", rows_per_request=INGEST_ROWS, script="ingest",
@@ -348,6 +349,21 @@ class Gunicorn:
         stop_process(self.process)
 
 
+def fleet_page_times(url: str, warm_requests: int = 10) -> dict[str, Any]:
+    """Server time of /fleet (its Server-Timing header): the first request of a fresh worker
+    (cold: pool, caches), then the median of `warm_requests` more."""
+
+    def server_ms() -> float:
+        with urllib.request.urlopen(f"{url}/fleet", timeout=30) as answer:
+            answer.read()
+            timing = answer.headers.get("Server-Timing", "")
+        return float(timing.partition("dur=")[2])
+
+    cold = server_ms()
+    warm = [server_ms() for _ in range(warm_requests)]
+    return {"cold_ms": round(cold, 1), "warm_ms": round(statistics.median(warm), 1)}
+
+
 # -- wrk ---------------------------------------------------------------------------------------
 
 
@@ -463,6 +479,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "floor": round(floor.start(), 2),
         }
         say(f"app ready in {results['start_to_ready_s']['app']} s; logs in {workdir}")
+        results["fleet_page"] = fleet_page_times(app.url)
+        say(f"fleet page server time: {results['fleet_page']}")
         chosen = [e for e in endpoints() if not args.only or e.name in args.only]
         urls = {"app": app.url}
         if any(e.server == "app_nolog" for e in chosen):

@@ -53,11 +53,13 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from pumpapi.blueprints import MODULES
+    from pumpapi.blueprints import MODULES, PAGES
 
     api = app.extensions["pumpapi.api"]
     for module in MODULES:
         module.register_blueprints(api)
+    for page in PAGES:
+        page.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

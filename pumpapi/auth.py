@@ -26,7 +26,11 @@ SECURITY_SCHEME = "ApiKeyAuth"
 
 #: Blueprints that stay open even when reads require a key: load balancers, health checks and
 #: people reading the docs carry no key.
-OPEN_BLUEPRINTS = frozenset({"health", "inference-health", "api-docs", "swagger_ui_assets"})
+#: The fleet pages check the key themselves: a browser cannot send the header, so they also
+#: take the cookie their key form sets (pumpapi.blueprints.fleet.access).
+OPEN_BLUEPRINTS = frozenset(
+    {"health", "inference-health", "api-docs", "swagger_ui_assets", "fleet"}
+)
 #: Endpoints outside those blueprints that stay open too: Prometheus scrapes /metrics without a
 #: key; nginx serves it to internal networks only (config/nginx.conf.j2).
 OPEN_ENDPOINTS = frozenset({"static", "metrics"})

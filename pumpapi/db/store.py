@@ -73,6 +73,49 @@ MACHINES_SQL = (
     .as_string()
 )
 
+#: Every pump's latest `steps` readings (the fleet page's health windows): one backward scan of
+#: the primary key per pump, like LATEST_READINGS_SQL. Numbers only (the time as epoch
+#: seconds), so that the rows become one numpy array at once.
+LATEST_WINDOWS_SQL = (
+    sql.SQL(
+        "SELECT p.id, extract(epoch FROM r.ts)::float8, {channels} FROM pumps AS p"
+        " CROSS JOIN LATERAL ("
+        "SELECT * FROM readings WHERE readings.pump_id = p.id"
+        " ORDER BY readings.ts DESC LIMIT %(steps)s"
+        ") AS r"
+        " ORDER BY p.id, r.ts"
+    )
+    .format(channels=_channels("r"))
+    .as_string()
+)
+
+#: Each pump's latest reading at or before each of `points`, none older than `within`: one
+#: primary-key lookup per pump and point, whatever the number of readings.
+READINGS_AT_SQL = (
+    sql.SQL(
+        "SELECT p.id, extract(epoch FROM r.ts)::float8, {channels} FROM pumps AS p"
+        " CROSS JOIN unnest(%(points)s::timestamptz[]) AS t(point)"
+        " CROSS JOIN LATERAL ("
+        "SELECT * FROM readings WHERE readings.pump_id = p.id AND readings.ts <= t.point"
+        " AND readings.ts > t.point - %(within)s ORDER BY readings.ts DESC LIMIT 1"
+        ") AS r"
+        " ORDER BY p.id, r.ts"
+    )
+    .format(channels=_channels("r"))
+    .as_string()
+)
+
+#: One pump's readings in [since, until), oldest first.
+READINGS_BETWEEN_SQL = (
+    sql.SQL(
+        "SELECT r.ts, {channels} FROM pumps AS p JOIN readings AS r ON r.pump_id = p.id"
+        " WHERE p.name = %(machine)s AND r.ts >= %(since)s AND r.ts < %(until)s"
+        " ORDER BY r.ts LIMIT %(limit)s"
+    )
+    .format(channels=_channels("r"))
+    .as_string()
+)
+
 SCHEMA_VERSION_SQL = "SELECT max(name) FROM schema_migrations"
 #: Seconds a request waits for a pooled connection before checking that the server listens.
 FIRST_WAIT = 0.05
@@ -103,6 +146,14 @@ class Window:
 def _utc(value: dt.datetime) -> dt.datetime:
     # Sessions run with TimeZone=UTC; this only guards against a server that overrides it.
     return value.astimezone(dt.UTC)
+
+
+def _window(machine: str, rows: list[Any]) -> Window:
+    """A Window from rows of (ts, *channels), oldest first."""
+    values = np.array([row[1:] for row in rows], dtype=np.float64)
+    return Window(
+        machine, [_utc(row[0]) for row in rows], values.reshape(len(rows), len(CHANNEL_NAMES))
+    )
 
 
 T = TypeVar("T")
@@ -382,3 +433,51 @@ class TelemetryStore:
                 }
             )
         return result
+
+    def _numbers_by_pump(
+        self, query: str, params: Mapping[str, Any]
+    ) -> dict[str, tuple[list[dt.datetime], np.ndarray]]:
+        """Rows (pump id, epoch seconds, 8 channels) of `query` by pump name: their times and
+        (n, 8) values. All numbers, read binary into one array (12,000 rows: ~4× faster than
+        decoding timestamps and grouping tuples)."""
+
+        def read(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple]]:
+            names = conn.execute("SELECT id, name FROM pumps").fetchall()
+            return names, conn.execute(query, params, binary=True).fetchall()
+
+        names, rows = self.run(read)
+        by_id = dict(names)
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), 2 + len(CHANNEL_NAMES))
+        ids = table[:, 0].astype(np.int64)
+        found = {}
+        for part in np.split(np.arange(len(ids)), np.flatnonzero(np.diff(ids)) + 1):
+            if len(part):
+                micros = np.round(table[part, 1] * 1e6).astype("datetime64[us]")
+                times = [m.replace(tzinfo=dt.UTC) for m in micros.tolist()]
+                found[by_id[int(ids[part[0]])]] = (times, table[part, 2:])
+        return found
+
+    def latest_windows(self, steps: int) -> dict[str, Window]:
+        """Every pump's latest `steps` readings (fewer if it has fewer; pumps without readings
+        are left out), by name, in one query."""
+        found = self._numbers_by_pump(LATEST_WINDOWS_SQL, {"steps": steps})
+        return {name: Window(name, times, values) for name, (times, values) in found.items()}
+
+    def readings_at(
+        self, points: list[dt.datetime], within: dt.timedelta
+    ) -> dict[str, tuple[list[dt.datetime], np.ndarray]]:
+        """Each pump's latest reading at or before each point, none older than `within`: by
+        pump, the times of the readings found and their values (columns CHANNEL_NAMES)."""
+        return self._numbers_by_pump(READINGS_AT_SQL, {"points": points, "within": within})
+
+    def readings_between(
+        self, machine: str, since: dt.datetime, until: dt.datetime, limit: int = 20_000
+    ) -> Window:
+        """One pump's readings in [since, until), oldest first (at most `limit`; empty when
+        it has none there)."""
+        _checked_machine(machine)
+        params = {"machine": machine, "since": since, "until": until, "limit": limit}
+        rows = self.run(
+            lambda conn: conn.execute(READINGS_BETWEEN_SQL, params, binary=True).fetchall()
+        )
+        return _window(machine, rows)

@@ -72,6 +72,29 @@ def _offline(family: str, version: str) -> dict | None:
         return None
 
 
+def measure_performance(
+    family: str,
+    version: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> dict:
+    """Each logged version's realized figures beside its offline ones: what
+    GET /model/<family>/performance answers, and what the fleet's models page charts."""
+    if family not in FAMILIES:
+        raise ModelNotFound(f"No model family '{family}'; families: {', '.join(FAMILIES)}.")
+    found = db.store().run(
+        lambda conn: realized(conn, family, version=version, since=since, until=until)
+    )
+    return {
+        "success": True,
+        "family": family,
+        "versions": [
+            {"version": v, "realized": figures, "offline": _offline(family, v)}
+            for v, figures in found.items()
+        ],
+    }
+
+
 @blp.route("/model/<family>/performance")
 class Performance(MethodView):
     @blp.arguments(PerformanceQuerySchema, location="query")
@@ -87,22 +110,9 @@ class Performance(MethodView):
         health prediction in the day before it. Shadow answers are left out. `offline` holds the
         figures measured on held-out pumps at training.
         """
-        if family not in FAMILIES:
-            raise ModelNotFound(f"No model family '{family}'; families: {', '.join(FAMILIES)}.")
-        found = db.store().run(
-            lambda conn: realized(
-                conn, family, version=query.get("version"), since=query.get("since"),
-                until=query.get("until"),
-            )
-        )  # fmt: skip
-        return {
-            "success": True,
-            "family": family,
-            "versions": [
-                {"version": v, "realized": figures, "offline": _offline(family, v)}
-                for v, figures in found.items()
-            ],
-        }
+        return measure_performance(
+            family, query.get("version"), query.get("since"), query.get("until")
+        )
 
 
 #: Where each family's recent inputs are read by default: xgboost's requests carry its named
@@ -149,6 +159,58 @@ class DriftResponseSchema(ResponseSchema):
     inputs = fields.List(fields.Nested(InputDriftSchema))
 
 
+def measure_drift(
+    family: str,
+    version: str | None = None,
+    source: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> dict:
+    """The drift answer of a family's version (latest by default): PSI of each input's recent
+    values against its training reference. What GET /model/<family>/drift answers, and what
+    the fleet's models page charts."""
+    if family not in FAMILIES:
+        raise ModelNotFound(f"No model family '{family}'; families: {', '.join(FAMILIES)}.")
+    model = models.registry().get(family, version)
+    metadata = model.metadata
+    stored = (metadata.get("reference") or {}).get("inputs")
+    if not stored:
+        raise ModelNotReady(
+            f"Version {model.version.version} of {family} has no reference distribution "
+            "(trained before drift was recorded): retrain it to measure drift."
+        )
+    source = source or DEFAULT_SOURCE[family]
+    since = since or dt.datetime.now(dt.UTC) - DEFAULT_PERIOD
+    feature_channels = metadata.get("feature_channels") or {}
+    if source == "traffic":
+        names = list(stored)
+        values = db.store().run(
+            lambda conn: drift.traffic_values(
+                conn, family, names, since, until, version=model.version.version
+            )
+        )
+    else:
+        channels = {n: c for n in stored if (c := drift.channel_of(n, feature_channels))}
+        values = db.store().run(lambda conn: drift.telemetry_values(conn, channels, since, until))
+    inputs = []
+    for name, ref in stored.items():
+        if name not in values:
+            continue
+        compared = reference.compare(ref, values[name])
+        if compared["psi"] is not None:
+            FEATURE_PSI.labels(family, name).set(compared["psi"])
+        inputs.append({"feature": name, **compared})
+    return {
+        "success": True,
+        "family": family,
+        "version": model.version.version,
+        "source": source,
+        "since": since.isoformat(),
+        "until": until.isoformat() if until else None,
+        "inputs": inputs,
+    }
+
+
 @blp.route("/model/<family>/drift")
 class Drift(MethodView):
     @blp.arguments(DriftQuerySchema, location="query")
@@ -163,46 +225,7 @@ class Drift(MethodView):
         read the usual way (below 0.1 stable, 0.1–0.25 moderate, above significant), with the
         bins side by side. Also exported as the gauge `pumpapi_feature_psi{family,feature}`.
         """
-        if family not in FAMILIES:
-            raise ModelNotFound(f"No model family '{family}'; families: {', '.join(FAMILIES)}.")
-        model = models.registry().get(family, query.get("version"))
-        metadata = model.metadata
-        stored = (metadata.get("reference") or {}).get("inputs")
-        if not stored:
-            raise ModelNotReady(
-                f"Version {model.version.version} of {family} has no reference distribution "
-                "(trained before drift was recorded): retrain it to measure drift."
-            )
-        source = query.get("source") or DEFAULT_SOURCE[family]
-        since = query.get("since") or dt.datetime.now(dt.UTC) - DEFAULT_PERIOD
-        until = query.get("until")
-        feature_channels = metadata.get("feature_channels") or {}
-        if source == "traffic":
-            names = list(stored)
-            values = db.store().run(
-                lambda conn: drift.traffic_values(
-                    conn, family, names, since, until, version=model.version.version
-                )
-            )
-        else:
-            channels = {n: c for n in stored if (c := drift.channel_of(n, feature_channels))}
-            values = db.store().run(
-                lambda conn: drift.telemetry_values(conn, channels, since, until)
-            )
-        inputs = []
-        for name, ref in stored.items():
-            if name not in values:
-                continue
-            compared = reference.compare(ref, values[name])
-            if compared["psi"] is not None:
-                FEATURE_PSI.labels(family, name).set(compared["psi"])
-            inputs.append({"feature": name, **compared})
-        return {
-            "success": True,
-            "family": family,
-            "version": model.version.version,
-            "source": source,
-            "since": since.isoformat(),
-            "until": until.isoformat() if until else None,
-            "inputs": inputs,
-        }
+        return measure_drift(
+            family, query.get("version"), query.get("source"), query.get("since"),
+            query.get("until"),
+        )  # fmt: skip
