@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from pumpapi.errors import InvalidInput
 from pumpapi.models.litert import KerasFamilyModel
+from pumpapi.models.support import TrainedRanges
 
 #: Values the model reads: the last 60 of the series (one hour of one-a-minute telemetry).
 WINDOW = 60
@@ -20,6 +21,9 @@ RELATIVE_SCALE_FLOOR = 1e-6
 #: Training targets are clipped to this many window standard deviations: a pump starting or
 #: stopping is a jump no history announces, and must not dominate the loss.
 TARGET_CLIP = 10.0
+#: The name of the trained range of any posted series (every channel's values pooled): the
+#: request field the series is sent in.
+SERIES_INPUT = "data"
 NORMALISATION = (
     "each window of 60 values is taken relative to its last value and divided by its standard "
     "deviation; the model predicts the next step's change in those units"
@@ -67,6 +71,8 @@ class Forecast:
     prediction: float
     forecast: list[float] | None
     used_values: int
+    #: The values read lie outside the training data (pumpapi.models.support); empty if not.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SeriesForecaster(KerasFamilyModel):
@@ -77,15 +83,27 @@ class SeriesForecaster(KerasFamilyModel):
     n_features = 1
     n_outputs = 1
 
+    trained: TrainedRanges
+
+    def load(self) -> None:
+        self.trained = TrainedRanges.from_metadata(self.metadata)
+        super().load()
+
     def next_values(self, windows: np.ndarray) -> np.ndarray:
         """The value following each window (batch, WINDOW), in the windows' own units."""
         windows = np.asarray(windows, dtype=np.float64)
         inputs, scale = normalise(windows)
         return denormalise(windows, self.runner(inputs), scale)
 
-    def forecast(self, series: np.ndarray, horizon: int | None = None) -> Forecast:
+    def forecast(
+        self, series: np.ndarray, horizon: int | None = None, channel: str | None = None
+    ) -> Forecast:
         """The next value of `series` (oldest first, ≥ 60 values); with `horizon`, the next
-        `horizon` values, each predicted from a window that includes the previous predictions."""
+        `horizon` values, each predicted from a window that includes the previous predictions.
+
+        The 60 values read are checked against the training data's range: of `channel` when the
+        series is a known telemetry channel (warned under its name), else of every channel's
+        values pooled (warned as `data`)."""
         series = np.asarray(series, dtype=np.float64).reshape(-1)
         if series.size < WINDOW:
             raise InvalidInput(
@@ -114,10 +132,16 @@ class SeriesForecaster(KerasFamilyModel):
                 "signal's own units.",
                 errors={"data": ["Values too large to forecast."]},
             )
+        read = series[-WINDOW:]
+        if channel is not None and self.trained.range_of(channel) is not None:
+            flagged = self.trained.check(channel, read)
+        else:
+            flagged = self.trained.check(SERIES_INPUT, read)
         return Forecast(
             prediction=values[0],
             forecast=values if horizon is not None else None,
             used_values=WINDOW,
+            warnings=[flagged] if flagged else [],
         )
 
     def input_info(self) -> dict[str, Any]:
@@ -125,4 +149,5 @@ class SeriesForecaster(KerasFamilyModel):
             "min_values": WINDOW,
             "max_horizon": MAX_HORIZON,
             "normalisation": NORMALISATION,
+            "trained_ranges": self.trained.describe(),
         }

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pumpapi.models import reference
+from pumpapi.models import reference, support
 from pumpapi.models.gru import INDICES, WINDOW
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore, ModelVersion
@@ -171,6 +171,14 @@ def train_gru(store: ModelStore, config: GRUTrainingConfig = GRUTrainingConfig()
             # Each channel's distribution in the train pumps' windows, for drift.
             "reference": reference.build(
                 {name: train.inputs[:, :, c] for c, name in enumerate(CHANNEL_NAMES)}
+            ),
+            # Each channel's [min, max] over the train pumps' readings: inputs beyond are
+            # answered with a warning (and the scaler's range, which is the same, clips them).
+            "trained_ranges": support.describe(
+                {
+                    name: np.concatenate([p.readings[:, c] for p in split.train])
+                    for c, name in enumerate(CHANNEL_NAMES)
+                }
             ),
             "metrics": metrics,
             "training": run_record(split, (train, validation, test), fit, started, config),

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from pumpapi.models import reference
-from pumpapi.models.lstm import WINDOW, denormalise, normalise, targets
+from pumpapi.models import reference, support
+from pumpapi.models.lstm import SERIES_INPUT, WINDOW, denormalise, normalise, targets
 from pumpapi.models.store import ModelStore, ModelVersion
 from pumpapi.telemetry import CHANNEL_NAMES
 from pumpapi.training.keras import (
@@ -164,6 +164,17 @@ def train_lstm(
             # Each channel's distribution in the train pumps' series, for drift.
             "reference": reference.build(
                 {name: train.windows[train.channel == c] for c, name in enumerate(CHANNEL_NAMES)}
+            ),
+            # [min, max] of each channel in the train pumps' readings, and of all of them pooled
+            # (a posted series, whose channel is not known): beyond, answers carry a warning.
+            "trained_ranges": support.describe(
+                {
+                    SERIES_INPUT: np.concatenate([p.readings.ravel() for p in split.train]),
+                    **{
+                        name: np.concatenate([p.readings[:, c] for p in split.train])
+                        for c, name in enumerate(CHANNEL_NAMES)
+                    },
+                }
             ),
             "metrics": metrics,
             "training": run_record(
