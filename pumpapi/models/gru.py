@@ -101,6 +101,23 @@ class HealthIndexModel(KerasFamilyModel):
         scaled = np.clip(self.scaler.transform(windows), *self.scaler.feature_range)
         return self.runner(scaled.astype(np.float32))
 
+    def indices(self, windows: np.ndarray) -> np.ndarray:
+        """The served indices (0–100, unrounded), shape (batch, 2), of full windows
+        (batch, 60, 8): the network's, capped at UNSEEN_INPUT_CEILING for a window with any
+        value outside the training data (what `assess` answers; the evaluation scores this)."""
+        windows = np.asarray(windows, dtype=np.float64)
+        values = np.clip(self.scores(windows).astype(np.float64), 0.0, 1.0) * 100.0
+        if self.trained:
+            low = np.array(
+                [self.trained.ranges.get(c, (-np.inf, np.inf))[0] for c in CHANNEL_NAMES]
+            )
+            high = np.array(
+                [self.trained.ranges.get(c, (-np.inf, np.inf))[1] for c in CHANNEL_NAMES]
+            )
+            unseen = ((windows < low) | (windows > high)).any(axis=(1, 2))
+            values[unseen] = np.minimum(values[unseen], UNSEEN_INPUT_CEILING)
+        return values
+
     def assess(self, readings: np.ndarray) -> HealthAssessment:
         """Health of a pump from its readings (rows oldest first, columns CHANNEL_NAMES).
 
@@ -114,11 +131,8 @@ class HealthIndexModel(KerasFamilyModel):
                 f"{list(CHANNEL_NAMES)}."
             )
         window, padded = pad_window(readings)
-        raw = self.scores(window[np.newaxis])[0]
-        values = np.clip(raw.astype(np.float64), 0.0, 1.0) * 100.0
+        values = self.indices(window[np.newaxis])[0]
         warnings = self.trained.columns_warnings(window, CHANNEL_NAMES)
-        if warnings:
-            values = np.minimum(values, UNSEEN_INPUT_CEILING)
         indices = {name: round(float(v), 2) for name, v in zip(INDICES, values, strict=True)}
         return HealthAssessment(
             indices=indices,

@@ -150,4 +150,9 @@ class SeriesForecaster(KerasFamilyModel):
             "max_horizon": MAX_HORIZON,
             "normalisation": NORMALISATION,
             "trained_ranges": self.trained.describe(),
+            # Beyond this many steps ahead the forecast is no better than repeating the last
+            # value (None: a version trained before it was measured).
+            "skill_horizon": (self.metadata.get("metrics", {}).get("horizons") or {}).get(
+                "skill_horizon"
+            ),
         }

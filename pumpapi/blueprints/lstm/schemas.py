@@ -127,6 +127,16 @@ class ForecasterInfoSchema(Schema):
     min_values = fields.Integer(metadata={"description": "Shortest series accepted."})
     max_horizon = fields.Integer()
     normalisation = fields.String(metadata={"description": "How any scale is handled."})
+    skill_horizon = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The longest horizon (steps ahead) up to which the forecast beats "
+            "persistence on pumps never seen in training (MASE's 95 % interval below 1 at "
+            "every horizon up to it; `metrics.horizons` has MASE per horizon). Beyond it, "
+            "`forecast` values are no better than repeating the last value; 0: no skill.",
+            "example": 10,
+        },
+    )
     trained_ranges = fields.Dict(
         metadata={
             "description": "[min, max] of each channel in the training data, and of all "
