@@ -304,6 +304,20 @@ def fit_baseline(train: Dataset, seed: int):
     return baseline.fit(train.features, train.labels)
 
 
+def logistic_parameters(pipeline) -> dict[str, Any]:
+    """The fitted baseline (StandardScaler + LogisticRegression) as JSON numbers, so that
+    `pumpapi evaluate` scores it on new fleets without refitting or pickling it."""
+    scaler, logistic = pipeline[0], pipeline[-1]
+    return {
+        "kind": "logistic_regression",
+        "features": list(FEATURE_ORDER),
+        "mean": scaler.mean_.tolist(),
+        "scale": scaler.scale_.tolist(),
+        "coef": logistic.coef_[0].tolist(),
+        "intercept": float(logistic.intercept_[0]),
+    }
+
+
 def compile_predictor(booster: xgboost.Booster, path: Path) -> dict[str, Any] | None:
     """Compile the booster into a shared library at `path` (treelite reads it, tl2cgen writes C
     code, gcc builds it) and check it against the booster on the probe rows.
@@ -442,6 +456,10 @@ def train(
         "reference": reference.build(
             {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
         ),
+        "baseline_model": {
+            **logistic_parameters(baseline),
+            "threshold": round(baseline_threshold, 6),
+        },
         "threshold_rule": "at risk when probability >= threshold; maximises F1 on validation pumps",
         "horizon": {
             "hours": hours,

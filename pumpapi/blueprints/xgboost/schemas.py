@@ -249,6 +249,14 @@ class RiskModelInfoSchema(Schema):
             "logistic regression."
         }
     )
+    evaluation = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "`pumpapi evaluate xgboost` on independent simulated fleets: per "
+            "scenario, each metric as {value, ci: [lo, hi]} (95 % bootstrap over pumps) beside "
+            "the baselines'; null until evaluated."
+        },
+    )
     features = fields.List(fields.Nested(RiskFeatureInfoSchema))
     feature_order = fields.List(fields.String())
     labels = fields.Dict(metadata={"description": '`{"0": healthy label, "1": at-risk label}`.'})
