@@ -3,10 +3,11 @@
 Windows are cut from every pump of an independent fleet (simulated with a seed training never
 uses) every `stride` minutes; the served answer (`HealthIndexModel.indices`: clipped inputs,
 capped indices) is compared with the simulator's true health at each window's last reading.
-Every figure comes with a bootstrap confidence interval over pumps: the windows of one pump are
-not independent (a fault lasts days), pumps are.
+Every figure comes with a bootstrap confidence interval over pumps (pumpapi.evaluation.stats):
+the windows of one pump are not independent (a fault lasts days), pumps are. The contract is
+pumpapi.evaluation's.
 
-Baselines, fitted on a fleet simulated like training's (its seed and size):
+Baselines, fitted on the version's training pumps (simulated again from its metadata):
 - `constant`: the training windows' median index (the best constant for the MAE);
 - `window_statistics_gbm`: a gradient-boosted regressor on per-channel window statistics
   (mean, spread, min, max, last value, last minus first), one per index.
@@ -20,18 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.evaluation import stats
 from pumpapi.models.gru import ATTENTION_FROM, INDICES, OK_FROM, WINDOW
 from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
 
-#: Seed of the default evaluation fleet: never used by training (whose default is 42).
-EVALUATION_SEED = 20_260_701
-#: Pumps and days of the default evaluation fleet.
-PUMPS = 60
-DAYS = 30
 #: Minutes between consecutive evaluated windows of a pump (as training's).
 STRIDE = 120
-#: Bootstrap resamples of the pumps.
-RESAMPLES = 1000
 #: The goals of issue 10 (index points; shares of windows).
 MAE_GOAL = 4.0
 ALERT_RECALL_GOAL = 0.8
@@ -73,37 +68,6 @@ def fleet_windows(fleet: Sequence[Any], stride: int = STRIDE) -> FleetWindows:
     )
 
 
-def bootstrap_ratio(
-    numerator: np.ndarray,
-    denominator: np.ndarray,
-    pump: np.ndarray,
-    resamples: int = RESAMPLES,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict[str, float | None]:
-    """sum(numerator) / sum(denominator) over windows (a mean, a recall…) with a percentile
-    bootstrap interval over pumps: pumps are drawn with replacement, each bringing all its
-    windows. None where the denominator is empty."""
-    pumps = int(pump.max()) + 1 if len(pump) else 0
-    num = np.bincount(pump, weights=numerator, minlength=pumps)
-    den = np.bincount(pump, weights=denominator, minlength=pumps)
-    if den.sum() <= 0:
-        return {"value": None, "low": None, "high": None}
-    counts = np.random.default_rng(seed).multinomial(
-        pumps, np.full(pumps, 1.0 / pumps), size=resamples
-    )
-    totals = counts @ den
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = (counts @ num) / totals
-    ratios = ratios[totals > 0]
-    tail = (1.0 - level) / 2 * 100
-    return {
-        "value": round(float(num.sum() / den.sum()), 4),
-        "low": round(float(np.percentile(ratios, tail)), 4),
-        "high": round(float(np.percentile(ratios, 100 - tail)), 4),
-    }
-
-
 def window_statistics(inputs: np.ndarray) -> np.ndarray:
     """Per-channel statistics of each window (n, 60, 8) -> (n, 48): mean, standard deviation,
     min, max, last value, last minus first."""
@@ -127,7 +91,7 @@ def fit_baselines(train: FleetWindows, seed: int = 0) -> dict[str, Callable[[np.
     median = np.median(train.truth, axis=0)
     features = window_statistics(train.inputs)
     regressors = [
-        HistGradientBoostingRegressor(loss="absolute_error", max_iter=300, random_state=seed).fit(
+        HistGradientBoostingRegressor(loss="absolute_error", max_iter=200, random_state=seed).fit(
             features, train.truth[:, k]
         )
         for k in range(len(INDICES))
@@ -143,37 +107,53 @@ def fit_baselines(train: FleetWindows, seed: int = 0) -> dict[str, Callable[[np.
     }
 
 
-def score(predicted: np.ndarray, data: FleetWindows, seed: int = 0) -> dict[str, Any]:
-    """MAE per index (all windows, running, stopped) and recall of the bad bands, each with its
-    bootstrap interval over pumps."""
+def _statistics(
+    predicted: np.ndarray, data: FleetWindows, n_pumps: int
+) -> dict[str, stats.Statistic]:
+    """Per index: MAE (all windows, running, stopped), recall of ALERTA and of ATENÇÃO-or-worse,
+    and the share of truly OK windows answered below OK (false alarms), as pooled ratios."""
     predicted = np.asarray(predicted, dtype=np.float64)
     errors = np.abs(predicted - data.truth)
     ones = np.ones(len(data))
-    result: dict[str, Any] = {}
+
+    def per_pump(values: np.ndarray) -> np.ndarray:
+        return stats.per_pump_sums(np.asarray(values, dtype=np.float64), data.pump, n_pumps)
+
+    out: dict[str, stats.Statistic] = {}
     for k, name in enumerate(INDICES):
         truth, answer = data.truth[:, k], predicted[:, k]
         alert, attention = truth < ATTENTION_FROM, truth < OK_FROM
-        result[name] = {
-            "mae": bootstrap_ratio(errors[:, k], ones, data.pump, seed=seed),
-            "mae_running": bootstrap_ratio(
-                errors[:, k] * data.running, data.running * 1.0, data.pump, seed=seed
-            ),
-            "mae_stopped": bootstrap_ratio(
-                errors[:, k] * ~data.running, ~data.running * 1.0, data.pump, seed=seed
-            ),
-            "recall_alerta": bootstrap_ratio(
-                alert & (answer < ATTENTION_FROM), alert * 1.0, data.pump, seed=seed
-            ),
-            "recall_atencao_or_worse": bootstrap_ratio(
-                attention & (answer < OK_FROM), attention * 1.0, data.pump, seed=seed
-            ),
-            "false_alarms_on_ok": bootstrap_ratio(
-                ~attention & (answer < OK_FROM), ~attention * 1.0, data.pump, seed=seed
-            ),
-            "windows_alerta": int(alert.sum()),
-            "windows_atencao_or_worse": int(attention.sum()),
+        pairs = {
+            "mae": (errors[:, k], ones),
+            "mae_running": (errors[:, k] * data.running, data.running),
+            "mae_stopped": (errors[:, k] * ~data.running, ~data.running),
+            "recall_alerta": (alert & (answer < ATTENTION_FROM), alert),
+            "recall_atencao_or_worse": (attention & (answer < OK_FROM), attention),
+            "false_alarms_on_ok": (~attention & (answer < OK_FROM), ~attention),
         }
-    return result
+        for metric, (num, den) in pairs.items():
+            out[f"{name}.{metric}"] = stats.ratio(per_pump(num), per_pump(den))
+    return out
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{"lubrificacao.mae": x} -> {"lubrificacao": {"mae": x}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():
+        index, metric = key.split(".", 1)
+        out.setdefault(index, {})[metric] = value
+    return out
+
+
+def score(
+    predicted: np.ndarray, data: FleetWindows, *, resamples: int, seed: int
+) -> dict[str, Any]:
+    """The metrics of `_statistics` with bootstrap intervals over pumps."""
+    n_pumps = int(data.pump.max()) + 1
+    flat = stats.bootstrap(
+        _statistics(predicted, data, n_pumps), n_pumps, resamples=resamples, seed=seed
+    )
+    return _nested(flat)
 
 
 def impossible_windows() -> dict[str, np.ndarray]:
@@ -190,62 +170,136 @@ def impossible_windows() -> dict[str, np.ndarray]:
     }
 
 
+def training_fleet(metadata: dict[str, Any]) -> list[Any]:
+    """The pumps the version was trained on (its metadata's simulator run and train pumps),
+    simulated again with the current simulator: the baselines learn from the same pumps."""
+    from pumpapi.simulator import simulate_fleet
+
+    run = metadata["training"]["simulator"]
+    names = set(metadata["training"]["pumps"]["train"])
+    fleet = simulate_fleet(run["pumps"], run["steps"], seed=run["seed"])
+    return [p for p in fleet if p.name in names]
+
+
+def _goal(goal: str, scenario: str, met: bool, **measured: Any) -> dict[str, Any]:
+    return {"goal": goal, "scenario": scenario, "met": bool(met), "measured": measured}
+
+
 def evaluate(
-    indices: Callable[[np.ndarray], np.ndarray],
-    fleet: Sequence[Any],
-    baseline_fleet: Sequence[Any],
+    model: Any,
     *,
+    fleets: Callable[[str], Sequence[Any]],
+    scenarios: list[str],
+    resamples: int,
+    seed: int,
     stride: int = STRIDE,
-    seed: int = 0,
+    baseline_fleet: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
-    """The served model (`indices`: windows -> (n, 2) in 0–100) against its baselines on
-    `fleet`, baselines fitted on `baseline_fleet`; goals checked on the point estimates and on
-    the intervals' pessimistic ends."""
-    data = fleet_windows(fleet, stride)
-    baselines = fit_baselines(fleet_windows(baseline_fleet, stride), seed=seed)
-    model_scores = score(_batched(indices, data.inputs), data, seed=seed)
-    baseline_scores = {
-        name: score(answer(data.inputs), data, seed=seed) for name, answer in baselines.items()
-    }
-    behaviour = {}
-    for name, window in impossible_windows().items():
-        answer = _batched(indices, window[np.newaxis])[0]
-        behaviour[name] = {
-            index: {"value": round(float(v), 2), "ok": bool(v >= OK_FROM)}
-            for index, v in zip(INDICES, answer, strict=True)
-        }
-    goals = {}
-    for name in INDICES:
-        ours = model_scores[name]
-        goals[name] = {
-            "mae_at_most_4": ours["mae"]["value"] <= MAE_GOAL,
-            "recall_alerta_at_least_0_8": (ours["recall_alerta"]["value"] or 0)
-            >= ALERT_RECALL_GOAL,
-            "recall_atencao_or_worse_at_least_0_9": (ours["recall_atencao_or_worse"]["value"] or 0)
-            >= ATTENTION_RECALL_GOAL,
-            "beats_constant": ours["mae"]["value"]
-            < baseline_scores["constant"][name]["mae"]["value"],
-            "beats_window_statistics_gbm": ours["mae"]["value"]
-            < baseline_scores["window_statistics_gbm"][name]["mae"]["value"],
-            "stopped_no_worse_than_running": (ours["mae_stopped"]["value"] or 0)
-            <= (ours["mae_running"]["high"] or 0),
-        }
-    goals["impossible_windows_never_ok"] = not any(
-        v["ok"] for per_index in behaviour.values() for v in per_index.values()
+    """The served model (`model.indices`) against its baselines on each scenario's fleet
+    (pumpapi.evaluation's contract). Baselines are fitted on the version's training pumps
+    (or `baseline_fleet`)."""
+    train = fleet_windows(
+        baseline_fleet if baseline_fleet is not None else training_fleet(model.metadata), stride
     )
-    return {
-        "fleet": {
-            "pumps": len(fleet),
-            "windows": len(data),
+    baselines = fit_baselines(train, seed=seed)
+    results: dict[str, Any] = {}
+    goals: list[dict[str, Any]] = []
+    plots: dict[str, Any] = {}
+    for scenario in scenarios:
+        data = fleet_windows(fleets(scenario), stride)
+        predicted = _batched(model.indices, data.inputs)
+        ours = score(predicted, data, resamples=resamples, seed=seed)
+        theirs = {
+            name: score(answer(data.inputs), data, resamples=resamples, seed=seed)
+            for name, answer in baselines.items()
+        }
+        results[scenario] = {
+            "rows": len(data),
+            "pumps": int(data.pump.max()) + 1,
             "stride_minutes": stride,
             "running_share": round(float(data.running.mean()), 3),
-        },
-        "model": model_scores,
-        "baselines": baseline_scores,
-        "impossible_windows": behaviour,
-        "goals": goals,
-        "confidence": "95 % percentile bootstrap over pumps",
-    }
+            "windows_alerta": {
+                n: int((data.truth[:, k] < ATTENTION_FROM).sum()) for k, n in enumerate(INDICES)
+            },
+            "windows_atencao_or_worse": {
+                n: int((data.truth[:, k] < OK_FROM).sum()) for k, n in enumerate(INDICES)
+            },
+            "metrics": ours,
+            "baselines": theirs,
+        }
+        if scenario == scenarios[0]:
+            keep = np.random.default_rng(seed).choice(
+                len(data), min(2000, len(data)), replace=False
+            )
+            plots["predicted_vs_true"] = {
+                name: {
+                    "true": np.round(data.truth[keep, k], 2).tolist(),
+                    "predicted": np.round(predicted[keep, k], 2).tolist(),
+                }
+                for k, name in enumerate(INDICES)
+            }
+        for name in INDICES:
+            m, const, gbm = (
+                ours[name],
+                theirs["constant"][name],
+                theirs["window_statistics_gbm"][name],
+            )
+            goals += [
+                _goal(
+                    f"{name}: MAE ≤ {MAE_GOAL}",
+                    scenario,
+                    m["mae"]["value"] <= MAE_GOAL,
+                    mae=m["mae"],
+                ),
+                _goal(
+                    f"{name}: recall of ALERTA ≥ {ALERT_RECALL_GOAL}",
+                    scenario,
+                    (m["recall_alerta"]["value"] or 0) >= ALERT_RECALL_GOAL,
+                    recall=m["recall_alerta"],
+                ),
+                _goal(
+                    f"{name}: recall of ATENÇÃO-or-worse ≥ {ATTENTION_RECALL_GOAL}",
+                    scenario,
+                    (m["recall_atencao_or_worse"]["value"] or 0) >= ATTENTION_RECALL_GOAL,
+                    recall=m["recall_atencao_or_worse"],
+                ),
+                _goal(
+                    f"{name}: MAE below the constant's",
+                    scenario,
+                    m["mae"]["value"] < const["mae"]["value"],
+                    model=m["mae"],
+                    constant=const["mae"],
+                ),
+                _goal(
+                    f"{name}: MAE below the window-statistics GBM's",
+                    scenario,
+                    m["mae"]["value"] < gbm["mae"]["value"],
+                    model=m["mae"],
+                    window_statistics_gbm=gbm["mae"],
+                ),
+                _goal(
+                    f"{name}: stopped-pump windows no worse than running ones",
+                    scenario,
+                    (m["mae_stopped"]["value"] or 0) <= (m["mae_running"]["ci"][1] or 0),
+                    stopped=m["mae_stopped"],
+                    running=m["mae_running"],
+                ),
+            ]
+    behaviour = {}
+    for name, window in impossible_windows().items():
+        answer = _batched(model.indices, window[np.newaxis])[0]
+        behaviour[name] = {
+            index: round(float(v), 2) for index, v in zip(INDICES, answer, strict=True)
+        }
+    goals.append(
+        _goal(
+            "impossible windows never rated OK",
+            "behaviour",
+            all(v < OK_FROM for per_index in behaviour.values() for v in per_index.values()),
+            **behaviour,
+        )
+    )
+    return {"scenarios": results, "impossible_windows": behaviour, "goals": goals, "plots": plots}
 
 
 def _batched(

@@ -6,7 +6,8 @@ compared with what followed, and with persistence (every later value = the last 
 
 MASE is the model's MAE over persistence's on the same windows; overall, the mean of the
 channels' MASE (no channel weighs more for its unit). Intervals: 95 % percentile bootstrap over
-pumps (a pump brings all its windows of every channel). Windows "with a start or stop" are those
+pumps (a pump brings all its windows of every channel; pumpapi.evaluation.stats). The contract
+is pumpapi.evaluation's. Windows "with a start or stop" are those
 whose pump changed between running and stopped within the window or at the forecast step.
 """
 
@@ -18,18 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.evaluation import stats
 from pumpapi.models.lstm import WINDOW
 from pumpapi.telemetry import CHANNEL_NAMES
 
-#: Seed of the default evaluation fleet: never used by training (whose default is 42).
-EVALUATION_SEED = 20_260_702
-PUMPS = 60
-DAYS = 4
 #: Minutes between consecutive windows of a pump's channel at h = 1, and for the horizons.
 STRIDE = 30
 HORIZON_STRIDE = 240
 HORIZONS: tuple[int, ...] = (1, 2, 5, 10, 20, 30, 60)
-RESAMPLES = 1000
+RESAMPLES = stats.DEFAULT_RESAMPLES
 MASE_GOAL = 0.8
 
 
@@ -96,101 +94,145 @@ def mase_with_interval(
     pump: np.ndarray,
     resamples: int = RESAMPLES,
     seed: int = 0,
+    n_pumps: int | None = None,
 ) -> dict[str, Any]:
-    """MASE per channel and overall (mean over channels), with bootstrap intervals over pumps."""
-    pumps = int(pump.max()) + 1
-    channels = len(CHANNEL_NAMES)
-    cell = pump * channels + channel
-    num = np.bincount(cell, weights=model_error, minlength=pumps * channels).reshape(pumps, -1)
-    den = np.bincount(cell, weights=naive_error, minlength=pumps * channels).reshape(pumps, -1)
-    counts = np.random.default_rng(seed).multinomial(
-        pumps, np.full(pumps, 1.0 / pumps), size=resamples
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        point = num.sum(axis=0) / den.sum(axis=0)
-        boot = (counts @ num) / (counts @ den)  # (resamples, channels)
-    defined = den.sum(axis=0) > 0
+    """MASE per channel and overall (mean over channels), with bootstrap intervals over pumps
+    ({"value", "ci"}, pumpapi.evaluation.stats)."""
+    pumps = n_pumps or int(pump.max()) + 1
+    statistics: dict[str, stats.Statistic] = {}
+    ratios = []
+    for c, name in enumerate(CHANNEL_NAMES):
+        mask = channel == c
+        num = stats.per_pump_sums(model_error[mask], pump[mask], pumps)
+        den = stats.per_pump_sums(naive_error[mask], pump[mask], pumps)
+        if den.sum() > 0:
+            statistics[name] = stats.ratio(num, den)
+            ratios.append(statistics[name])
+    statistics["overall"] = lambda w: float(np.nanmean([r(w) for r in ratios]))
+    result = stats.bootstrap(statistics, pumps, resamples=resamples, seed=seed)
+    overall = result.pop("overall")
+    empty = {"value": None, "ci": [None, None]}
+    return {"overall": overall, "per_channel": {n: result.get(n, empty) for n in CHANNEL_NAMES}}
 
-    def interval(values: np.ndarray, estimate: float) -> dict[str, float | None]:
-        values = values[np.isfinite(values)]
-        if not np.isfinite(estimate) or values.size == 0:
-            return {"value": None, "low": None, "high": None}
-        return {
-            "value": round(float(estimate), 4),
-            "low": round(float(np.percentile(values, 2.5)), 4),
-            "high": round(float(np.percentile(values, 97.5)), 4),
-        }
 
-    per_channel = {name: interval(boot[:, c], point[c]) for c, name in enumerate(CHANNEL_NAMES)}
-    overall = interval(np.nanmean(boot[:, defined], axis=1), float(np.mean(point[defined])))
-    return {"overall": overall, "per_channel": per_channel}
+def _goal(goal: str, scenario: str, met: bool, **measured: Any) -> dict[str, Any]:
+    return {"goal": goal, "scenario": scenario, "met": bool(met), "measured": measured}
 
 
 def evaluate(
-    next_values: Callable[[np.ndarray], np.ndarray],
-    fleet: Sequence[Any],
+    model: Any,
     *,
+    fleets: Callable[[str], Sequence[Any]],
+    scenarios: list[str],
+    resamples: int,
+    seed: int,
     stride: int = STRIDE,
     horizon_stride: int = HORIZON_STRIDE,
     horizons: Sequence[int] = HORIZONS,
-    seed: int = 0,
 ) -> dict[str, Any]:
-    """MASE at h = 1 (all windows, and those with a start or stop), MASE per horizon, and the
-    horizon beyond which the model has no skill (`skill_horizon`: the last h whose interval
-    lies wholly below 1, every shorter one too)."""
-    one = series_windows(fleet, stride, 1)
-    predicted = recursive_forecast(next_values, one.windows, 1)[:, 0]
-    model_error = np.abs(predicted - one.following[:, 0])
-    naive_error = np.abs(one.windows[:, -1] - one.following[:, 0])
-    h1 = mase_with_interval(model_error, naive_error, one.channel, one.pump, seed=seed)
-    s = one.switching
-    switching = mase_with_interval(
-        model_error[s], naive_error[s], one.channel[s], one.pump[s], seed=seed
-    )
-    steady = mase_with_interval(
-        model_error[~s], naive_error[~s], one.channel[~s], one.pump[~s], seed=seed
-    )
+    """Per scenario (pumpapi.evaluation's contract): MASE at h = 1 (all windows, those with a
+    start or stop, steady ones), MASE per horizon, and `skill_horizon`: the last horizon whose
+    interval lies wholly below 1, every shorter one's too (0: none)."""
+    results: dict[str, Any] = {}
+    goals: list[dict[str, Any]] = []
+    plots: dict[str, Any] = {}
+    for scenario in scenarios:
+        fleet = fleets(scenario)
+        n_pumps = len(fleet)
+        one = series_windows(fleet, stride, 1)
+        predicted = recursive_forecast(model.next_values, one.windows, 1)[:, 0]
+        model_error = np.abs(predicted - one.following[:, 0])
+        naive_error = np.abs(one.windows[:, -1] - one.following[:, 0])
 
-    longest = max(horizons)
-    far = series_windows(fleet, horizon_stride, longest)
-    paths = recursive_forecast(next_values, far.windows, longest)
-    per_horizon = {}
-    skill_horizon = 0
-    still_skilled = True
-    for h in sorted(horizons):
-        result = mase_with_interval(
-            np.abs(paths[:, h - 1] - far.following[:, h - 1]),
-            np.abs(far.windows[:, -1] - far.following[:, h - 1]),
-            far.channel,
-            far.pump,
-            seed=seed,
+        everything, switching, steady = (
+            mase_with_interval(
+                model_error[mask],
+                naive_error[mask],
+                one.channel[mask],
+                one.pump[mask],
+                resamples,
+                seed,
+                n_pumps,
+            )
+            for mask in (np.ones(len(one), dtype=bool), one.switching, ~one.switching)
         )
-        per_horizon[str(h)] = result
-        high = result["overall"]["high"]
-        if still_skilled and high is not None and high < 1.0:
-            skill_horizon = h
-        else:
-            still_skilled = False
-    worst_channel = max(v["value"] for v in h1["per_channel"].values() if v["value"] is not None)
-    worst_switching = max(
-        v["value"] for v in switching["per_channel"].values() if v["value"] is not None
-    )
-    return {
-        "fleet": {
-            "pumps": len(fleet),
-            "windows": len(one),
-            "windows_with_start_or_stop": int(s.sum()),
+
+        longest = max(horizons)
+        far = series_windows(fleet, horizon_stride, longest)
+        paths = recursive_forecast(model.next_values, far.windows, longest)
+        per_horizon: dict[str, Any] = {}
+        skill_horizon, skilled = 0, True
+        for h in sorted(horizons):
+            result = mase_with_interval(
+                np.abs(paths[:, h - 1] - far.following[:, h - 1]),
+                np.abs(far.windows[:, -1] - far.following[:, h - 1]),
+                far.channel,
+                far.pump,
+                resamples,
+                seed,
+                n_pumps,
+            )
+            per_horizon[str(h)] = result
+            high = result["overall"]["ci"][1]
+            skilled = skilled and high is not None and high < 1.0
+            skill_horizon = h if skilled else skill_horizon
+        results[scenario] = {
+            "rows": len(one),
+            "pumps": n_pumps,
+            "windows_with_start_or_stop": int(one.switching.sum()),
             "horizon_windows": len(far),
-        },
-        "h1": h1,
-        "h1_with_start_or_stop": switching,
-        "h1_steady": steady,
-        "per_horizon": per_horizon,
-        "skill_horizon": skill_horizon,
-        "goals": {
-            "mase_below_0_8": h1["overall"]["value"] < MASE_GOAL,
-            "every_channel_below_1": worst_channel < 1.0,
-            "every_channel_below_1_with_start_or_stop": worst_switching < 1.0,
-        },
-        "confidence": "95 % percentile bootstrap over pumps",
-    }
+            "metrics": {
+                "mase": everything["overall"],
+                "mase_per_channel": everything["per_channel"],
+                "mase_with_start_or_stop": switching["overall"],
+                "mase_per_channel_with_start_or_stop": switching["per_channel"],
+                "mase_steady": steady["overall"],
+                "mase_per_channel_steady": steady["per_channel"],
+                "mase_per_horizon": {h: r["overall"] for h, r in per_horizon.items()},
+                "mase_per_horizon_per_channel": {
+                    h: r["per_channel"] for h, r in per_horizon.items()
+                },
+                "skill_horizon": skill_horizon,
+            },
+            "baselines": {"persistence": {"mase": {"value": 1.0, "ci": [1.0, 1.0]}}},
+        }
+        if scenario == scenarios[0]:
+            plots["skill_vs_horizon"] = {
+                h: {"mase": r["overall"]["value"], "ci": r["overall"]["ci"]}
+                for h, r in per_horizon.items()
+            }
+        worst = max(
+            (v for v in everything["per_channel"].values() if v["value"] is not None),
+            key=lambda v: v["value"],
+        )
+        worst_switching = max(
+            (v for v in switching["per_channel"].values() if v["value"] is not None),
+            key=lambda v: v["value"],
+        )
+        goals += [
+            _goal(
+                f"MASE < {MASE_GOAL} overall",
+                scenario,
+                everything["overall"]["value"] < MASE_GOAL,
+                mase=everything["overall"],
+            ),
+            _goal(
+                "MASE < 1 on every channel",
+                scenario,
+                worst["value"] < 1.0,
+                per_channel=everything["per_channel"],
+            ),
+            _goal(
+                "MASE < 1 on every channel, windows with a start or stop",
+                scenario,
+                worst_switching["value"] < 1.0,
+                per_channel=switching["per_channel"],
+            ),
+            _goal(
+                "skill per horizon reported, with the horizon beyond which there is none",
+                scenario,
+                True,
+                skill_horizon=skill_horizon,
+            ),
+        ]
+    return {"scenarios": results, "goals": goals, "plots": plots}

@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 
 from pumpapi.models import reference, support
-from pumpapi.models.lstm import SERIES_INPUT, WINDOW, denormalise, normalise, targets
+from pumpapi.models.lstm import (
+    NORMALISATION_METHOD,
+    SERIES_INPUT,
+    WINDOW,
+    denormalise,
+    normalise,
+    targets,
+)
 from pumpapi.models.store import ModelStore, ModelVersion
 from pumpapi.telemetry import CHANNEL_NAMES
 from pumpapi.training.keras import (
@@ -149,7 +156,7 @@ def horizon_skill(next_values: Any, fleet: Sequence[Any], stride: int = 120) -> 
             data.pump,
         )
         per_horizon[str(h)] = result["overall"]
-        high = result["overall"]["high"]
+        high = result["overall"]["ci"][1]
         skilled = skilled and high is not None and high < 1.0
         skill = h if skilled else skill
     return {"mase_per_horizon": per_horizon, "skill_horizon": skill, "windows": len(data)}
@@ -191,8 +198,9 @@ def train_lstm(
         {
             "name": "lstm-series-forecaster",
             "description": "Next value of any telemetry series from its last 60 values, "
-            "each window normalised by its own mean and spread.",
+            "each window taken relative to its last value, in units of its own noise.",
             "timesteps": WINDOW,
+            "normalisation_method": NORMALISATION_METHOD,
             # Each channel's distribution in the train pumps' series, for drift.
             "reference": reference.build(
                 {name: train.windows[train.channel == c] for c, name in enumerate(CHANNEL_NAMES)}

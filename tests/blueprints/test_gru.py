@@ -129,7 +129,7 @@ def test_info_answers_the_seed_fields_plus_version_metrics_and_checksum(client):
     info = body["model_info"]
     assert body["success"] is True
     seed_fields = {
-        "model_type": "Sequential",
+        "model_type": "Functional",
         "library": "tensorflow.keras",
         "input_shape": [None, 60, 8],
         "output_shape": [None, 2],

@@ -176,7 +176,7 @@ def test_an_unknown_backend_is_refused_at_load(keras_trained):
 def test_info_has_the_seed_fields_and_the_served_checksum(keras_trained):
     info = loaded(keras_trained.store).info()
     stored = keras_trained.store.resolve("gru")
-    assert info["model_type"] == "Sequential"
+    assert info["model_type"] == "Functional"
     assert info["library"] == "tensorflow.keras"
     assert info["input_shape"] == [None, 60, 8]
     assert info["output_shape"] == [None, 2]
