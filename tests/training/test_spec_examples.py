@@ -13,7 +13,6 @@ import pytest
 
 from pumpapi.models.store import ModelStore
 from pumpapi.models.xgboost import HEALTHY, FailureRiskModel
-from pumpapi.training import xgboost as training
 
 SPEC_READING = {
     "rotacao_motor_rpm": 1800,
@@ -27,11 +26,6 @@ FAILING = {
     # The alternator no longer charges: its output has collapsed onto a low battery.
     "charging_collapsed": {**SPEC_READING, "tensao_bateria_v": 23.4, "tensao_alternador_v": 23.5},
 }
-#: Default physics; a fleet small enough to simulate and fit in a few seconds, large enough
-#: (72 training pumps) for the answer not to hang on a handful of pumps.
-SMALL_OPTIONS = training.TrainingOptions(
-    pumps=120, steps=15_000, seed=7, tags={"fixture": "spec-examples"}
-)
 MODELS = ("tiny_fixture_model", "default_physics_model")
 
 
@@ -44,13 +38,6 @@ def _load(store: ModelStore) -> FailureRiskModel:
 @pytest.fixture(scope="session")
 def tiny_fixture_model(xgboost_trained) -> FailureRiskModel:
     return _load(xgboost_trained.store)
-
-
-@pytest.fixture(scope="session")
-def default_physics_model(tmp_path_factory) -> FailureRiskModel:
-    store = ModelStore(tmp_path_factory.mktemp("xgboost-default-physics"))
-    training.train(SMALL_OPTIONS, store)
-    return _load(store)
 
 
 @pytest.fixture(params=MODELS)
