@@ -328,3 +328,142 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return found
+
+
+def card(result: dict[str, Any], plot_dir, link_prefix: str) -> tuple[str, list]:
+    """The xgboost section of the model card: tables per scenario and four plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pumpapi.evaluation.card import fmt
+
+    scenarios = result["scenarios"]
+    files = []
+    ind = scenarios.get(IN_DISTRIBUTION) or next(iter(scenarios.values()))
+    ind_name = IN_DISTRIBUTION if IN_DISTRIBUTION in scenarios else next(iter(scenarios))
+    plots = result.get("plots", {}).get(ind_name, {})
+
+    def save(fig, name):
+        path = plot_dir / f"xgboost-{name}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        files.append(path)
+        return f"![{name}]({link_prefix}{path.name})"
+
+    # Reliability diagram.
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for label, rel, marker in (
+        ("xgboost", ind["reliability"], "o"),
+        ("logistic regression", None, "s"),
+    ):
+        if rel is None:
+            continue
+        pred = [r["predicted"]["value"] for r in rel]
+        obs = [r["observed"]["value"] for r in rel]
+        lo = [r["observed"]["value"] - r["observed"]["ci"][0] for r in rel]
+        hi = [r["observed"]["ci"][1] - r["observed"]["value"] for r in rel]
+        ax.errorbar(pred, obs, yerr=[lo, hi], marker=marker, label=label, capsize=3)
+    top = max(0.05, max(r["observed"]["ci"][1] or 0 for r in ind["reliability"]) * 1.1)
+    ax.plot([0, top], [0, top], "k--", lw=1, label="perfect")
+    ax.fill_between([0, top], [-0.05, top - 0.05], [0.05, top + 0.05], color="grey", alpha=0.15)
+    ax.set(
+        xlabel="mean predicted P(failure ≤ 24 h)",
+        ylabel="observed rate",
+        title="Reliability (deciles)",
+    )
+    ax.legend()
+    reliability_md = save(fig, "reliability")
+
+    # ROC and PR.
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
+    for label in ("model", "logistic_regression"):
+        curves = plots.get(label)
+        if not curves:
+            continue
+        roc, pr = np.array(curves["roc"]), np.array(curves["pr"])
+        a1.plot(roc[:, 0], roc[:, 1], label=label.replace("_", " "))
+        a2.plot(pr[:, 0], pr[:, 1], label=label.replace("_", " "))
+    a1.plot([0, 1], [0, 1], "k--", lw=1)
+    a1.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    a2.axhline(ind["base_rate"], color="k", ls="--", lw=1, label="base rate")
+    a2.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    a1.legend()
+    a2.legend()
+    curves_md = save(fig, "roc-pr")
+
+    # Per-cause AUC, per scenario.
+    causes = sorted({c for s in scenarios.values() for c in s["per_cause"]})
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / max(len(scenarios), 1)
+    for i, (name, s) in enumerate(scenarios.items()):
+        vals = [s["per_cause"].get(c, {}).get("roc_auc", {}).get("value") or 0 for c in causes]
+        ax.bar(np.arange(len(causes)) + i * width, vals, width, label=name)
+    ax.set_xticks(np.arange(len(causes)) + 0.4 - width / 2, causes)
+    ax.axhline(0.5, color="k", lw=1, ls="--")
+    ax.set(ylabel="ROC-AUC", ylim=(0.3, 1.0), title="ROC-AUC per failure cause")
+    ax.legend(fontsize=7)
+    cause_md = save(fig, "per-cause-auc")
+
+    # AUC per scenario against the logistic regression.
+    fig, ax = plt.subplots(figsize=(9, 4))
+    names = list(scenarios)
+    for j, (label, get) in enumerate(
+        (
+            ("xgboost", lambda s: s["metrics"]["roc_auc"]),
+            ("logistic regression", lambda s: s["baselines"]["logistic_regression"]["roc_auc"]),
+        )
+    ):
+        vals = [get(scenarios[n]) for n in names]
+        y = [v["value"] for v in vals]
+        err = [[v["value"] - v["ci"][0] for v in vals], [v["ci"][1] - v["value"] for v in vals]]
+        ax.errorbar(np.arange(len(names)) + 0.1 * j, y, yerr=err, fmt="o", capsize=3, label=label)
+    ax.set_xticks(np.arange(len(names)), names, fontsize=8)
+    ax.set(ylabel="ROC-AUC", title="Shift scenarios")
+    ax.legend()
+    scenario_md = save(fig, "scenarios")
+
+    lines = [
+        "### Per scenario",
+        "",
+        "| scenario | ROC-AUC | LR ROC-AUC | AUC − LR | PR-AUC | Brier skill | "
+        "reliability max gap | cost / 1000 | always healthy | LR cost |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in scenarios.items():
+        m, lr = s["metrics"], s["baselines"]["logistic_regression"]
+        lines.append(
+            f"| {name} | {fmt(m['roc_auc'])} | {fmt(lr['roc_auc'])} | "
+            f"{fmt(s['versus_logistic']['roc_auc_minus_logistic'])} | {fmt(m['pr_auc'])} | "
+            f"{fmt(m['brier_skill'])} | {fmt(m['reliability_max_gap'])} | "
+            f"{fmt(m['cost_per_1000'], 1)} | "
+            f"{s['baselines']['always_healthy']['cost_per_1000']['value']:.1f} | "
+            f"{fmt(lr['cost_per_1000'], 1)} |"
+        )
+    lines += [
+        "",
+        f"Decision cost: {result['cost_policy']['missed_failure']:g} per missed failure, "
+        f"{result['cost_policy']['false_alarm']:g} per false alarm, per 1,000 readings "
+        f"({result['scored']}).",
+        "",
+        "### Per failure cause (ROC-AUC of that cause's readings against failure-free ones)",
+        "",
+        "| scenario | " + " | ".join(causes) + " |",
+        "| --- |" + " --- |" * len(causes),
+    ]
+    for name, s in scenarios.items():
+        cells = [fmt(s["per_cause"].get(c, {}).get("roc_auc")) for c in causes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"### Reliability ({ind_name}, deciles of the predictions)",
+        "",
+        "| decile | mean predicted | observed [95 % CI] |",
+        "| --- | --- | --- |",
+    ]
+    for r in ind["reliability"]:
+        lines.append(f"| {r['decile']} | {r['predicted']['value']:.3f} | {fmt(r['observed'])} |")
+    lines += ["", reliability_md, curves_md, "", cause_md, scenario_md, ""]
+    return "\n".join(lines), files

@@ -51,7 +51,8 @@ def _results(
     if model.feature_order != FEATURE_ORDER:
         rows = rows[:, [FEATURE_ORDER.index(name) for name in model.feature_order]]
     with timed_inference(model):
-        probabilities = model.predict(rows)
+        raw = model.predictor(np.asarray(rows, dtype=np.float64))
+        probabilities, guarded = model.postprocess(rows, raw)
     common = {
         "threshold": model.threshold,
         "horizon_hours": (model.metadata.get("horizon") or {}).get("hours"),
@@ -64,7 +65,13 @@ def _results(
     ]
     if explain:
         explanations = risk_explanations(
-            model.booster, rows, model.feature_order, model.feature_channels
+            model.booster,
+            rows,
+            model.feature_order,
+            model.feature_channels,
+            calibration=model.calibration,
+            answered=probabilities,
+            guarded=guarded,
         )
         for result, explanation in zip(results, explanations, strict=True):
             result["explanation"] = explanation
