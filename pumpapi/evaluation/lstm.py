@@ -115,6 +115,21 @@ def mase_with_interval(
     return {"overall": overall, "per_channel": {n: result.get(n, empty) for n in CHANNEL_NAMES}}
 
 
+def skill_horizons(per_horizon: dict[str, Any]) -> dict[str, int]:
+    """Per channel, the longest horizon up to which its MASE interval lies wholly below 1
+    (every shorter horizon's too); 0 if not even one step ahead."""
+    out = {}
+    for name in CHANNEL_NAMES:
+        skill = 0
+        for h in sorted(per_horizon, key=int):
+            high = per_horizon[h]["per_channel"][name]["ci"][1]
+            if high is None or high >= 1.0:
+                break
+            skill = int(h)
+        out[name] = skill
+    return out
+
+
 def _goal(goal: str, scenario: str, met: bool, **measured: Any) -> dict[str, Any]:
     return {"goal": goal, "scenario": scenario, "met": bool(met), "measured": measured}
 
@@ -176,6 +191,7 @@ def evaluate(
             high = result["overall"]["ci"][1]
             skilled = skilled and high is not None and high < 1.0
             skill_horizon = h if skilled else skill_horizon
+        per_channel_skill = skill_horizons(per_horizon)
         results[scenario] = {
             "rows": len(one),
             "pumps": n_pumps,
@@ -193,6 +209,7 @@ def evaluate(
                     h: r["per_channel"] for h, r in per_horizon.items()
                 },
                 "skill_horizon": skill_horizon,
+                "skill_horizon_per_channel": per_channel_skill,
             },
             "baselines": {"persistence": {"mase": {"value": 1.0, "ci": [1.0, 1.0]}}},
         }

@@ -184,6 +184,9 @@ class SeriesForecaster(KerasFamilyModel):
             warnings=[flagged] if flagged else [],
         )
 
+    def _horizons(self) -> dict[str, Any]:
+        return self.metadata.get("metrics", {}).get("horizons") or {}
+
     def input_info(self) -> dict[str, Any]:
         return {
             "min_values": WINDOW,
@@ -192,7 +195,6 @@ class SeriesForecaster(KerasFamilyModel):
             "trained_ranges": self.trained.describe(),
             # Beyond this many steps ahead the forecast is no better than repeating the last
             # value (None: a version trained before it was measured).
-            "skill_horizon": (self.metadata.get("metrics", {}).get("horizons") or {}).get(
-                "skill_horizon"
-            ),
+            "skill_horizon": self._horizons().get("skill_horizon"),
+            "skill_horizon_per_channel": self._horizons().get("skill_horizon_per_channel"),
         }

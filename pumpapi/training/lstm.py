@@ -141,15 +141,20 @@ def horizon_skill(next_values: Any, fleet: Sequence[Any], stride: int = 120) -> 
     """MASE per horizon (the forecast fed its own predictions, as the service answers
     `horizon`) on `fleet`, and `skill_horizon`: the longest horizon up to which every MASE's
     bootstrap interval over pumps lies below 1 (0: no skill even one step ahead)."""
-    from pumpapi.evaluation.lstm import HORIZONS, mase_with_interval, recursive_forecast
+    from pumpapi.evaluation.lstm import (
+        HORIZONS,
+        mase_with_interval,
+        recursive_forecast,
+        skill_horizons,
+    )
     from pumpapi.evaluation.lstm import series_windows as horizon_windows
 
     longest = max(HORIZONS)
     data = horizon_windows(fleet, stride, longest)
     paths = recursive_forecast(next_values, data.windows, longest)
-    per_horizon, skill, skilled = {}, 0, True
+    per_horizon, skill, skilled, full = {}, 0, True, {}
     for h in HORIZONS:
-        result = mase_with_interval(
+        result = full[str(h)] = mase_with_interval(
             np.abs(paths[:, h - 1] - data.following[:, h - 1]),
             np.abs(data.windows[:, -1] - data.following[:, h - 1]),
             data.channel,
@@ -159,7 +164,12 @@ def horizon_skill(next_values: Any, fleet: Sequence[Any], stride: int = 120) -> 
         high = result["overall"]["ci"][1]
         skilled = skilled and high is not None and high < 1.0
         skill = h if skilled else skill
-    return {"mase_per_horizon": per_horizon, "skill_horizon": skill, "windows": len(data)}
+    return {
+        "mase_per_horizon": per_horizon,
+        "skill_horizon": skill,
+        "skill_horizon_per_channel": skill_horizons(full),
+        "windows": len(data),
+    }
 
 
 def train_lstm(

@@ -20,6 +20,7 @@ from pumpapi.models.lstm import (
     targets,
 )
 from pumpapi.models.store import ModelStore
+from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.tensorflow import loaded_model
 
 
@@ -150,3 +151,20 @@ def test_info_describes_the_model_and_its_held_out_metrics(keras_trained):
     assert (info["timesteps"], info["min_values"], info["max_horizon"]) == (60, 60, MAX_HORIZON)
     assert info["backend"] == "litert" and info["served_artifact"] == "model.tflite"
     assert set(info["metrics"]) >= {"mase", "beats_persistence", "per_channel"}
+
+
+def test_info_says_beyond_which_horizon_the_forecast_has_no_skill(keras_trained):
+    info = loaded(keras_trained.store).info()
+    horizons = info["metrics"]["horizons"]
+    assert info["skill_horizon"] == horizons["skill_horizon"]
+    assert set(info["skill_horizon_per_channel"]) == set(CHANNEL_NAMES)
+    mase = horizons["mase_per_horizon"]
+    assert list(mase) == ["1", "2", "5", "10", "20", "30", "60"]
+    # The skill horizon is the last horizon whose interval lies below 1, every shorter one too.
+    below = [int(h) for h, v in mase.items() if v["ci"][1] is not None and v["ci"][1] < 1.0]
+    expected = 0
+    for h in (1, 2, 5, 10, 20, 30, 60):
+        if h not in below:
+            break
+        expected = h
+    assert info["skill_horizon"] == expected

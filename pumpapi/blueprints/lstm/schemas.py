@@ -137,6 +137,15 @@ class ForecasterInfoSchema(Schema):
             "example": 10,
         },
     )
+    skill_horizon_per_channel = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The same per telemetry channel (a channel may lose its skill "
+            "sooner than the average: e.g. Eng_RPM, whose set-point changes no window "
+            "announces).",
+            "example": {"Eng_RPM": 30, "Oil_P": 60},
+        },
+    )
     trained_ranges = fields.Dict(
         metadata={
             "description": "[min, max] of each channel in the training data, and of all "
