@@ -70,6 +70,7 @@ def _results(
             model.feature_order,
             model.feature_channels,
             calibration=model.calibration,
+            linear=model.linear,
             answered=probabilities,
             guarded=guarded,
         )
