@@ -180,3 +180,24 @@ def test_the_seed_002_route_answers_exactly_like_the_family_route(client, method
 def test_the_seed_002_route_refuses_a_short_series_with_its_message(client, method):
     body = _error(client.open("/predict", method=method, json={"data": series(10)}), 422)
     assert TOO_SHORT in body["error"]
+
+
+def test_a_series_inside_the_training_data_carries_no_warning(client):
+    low, high = client.get("/model/lstm/info").get_json()["model_info"]["trained_ranges"]["data"]
+    body = client.post(PREDICT, json={"data": series(level=(low + high) / 2, seed=5)}).get_json()
+    assert body["warnings"] == []
+
+
+def test_a_series_outside_the_training_data_is_warned_about(client):
+    low, high = client.get("/model/lstm/info").get_json()["model_info"]["trained_ranges"]["data"]
+    data = series(level=high * 100 + 1000, seed=6)
+    body = client.post(PREDICT, json={"data": data}).get_json()
+    assert body["warnings"] == [
+        {
+            "code": "OUT_OF_TRAINING_RANGE",
+            "field": "data",
+            "value": max(data[-60:]),
+            "trained_range": [low, high],
+        }
+    ]
+    assert math.isfinite(body["prediction"])

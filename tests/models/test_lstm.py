@@ -7,7 +7,11 @@ import pytest
 
 from pumpapi.errors import InvalidInput
 from pumpapi.models.lstm import (
+    FLAT_TAIL,
+    INPUT_CLIP,
+    LEGACY_METHOD,
     MAX_HORIZON,
+    SPREAD_SHARE_FLOOR,
     TARGET_CLIP,
     WINDOW,
     SeriesForecaster,
@@ -89,17 +93,40 @@ def test_targets_and_denormalise_are_inverse_for_changes_within_the_clip():
 
 def test_a_jump_no_window_announces_is_clipped_as_a_target():
     windows = np.zeros((1, WINDOW))
-    windows[0, ::2] = 1.0  # spread 0.5
+    windows[0, ::2] = 1.0  # noise of about one unit
     assert targets(windows, np.array([500.0]))[0] == TARGET_CLIP
 
 
-def test_normalised_windows_end_at_zero_in_spread_units():
+def test_normalised_windows_end_at_zero_in_noise_units_at_any_scale():
     windows = np.stack([noisy_series(WINDOW) * 0.05 + 4.0, noisy_series(WINDOW) * 80 + 900])
     inputs, scale = normalise(windows)
     assert inputs.shape == (2, WINDOW, 1) and inputs.dtype == np.float32
     assert np.all(inputs[:, -1, 0] == 0.0)
-    assert inputs[0] == pytest.approx(inputs[1], abs=1e-5)
+    assert inputs[0] == pytest.approx(inputs[1], abs=1e-4)
+    steps = np.abs(np.diff(windows, axis=1))
+    assert scale == pytest.approx(1.4826 * np.median(steps, axis=1) / np.sqrt(2))
+
+
+def test_a_start_in_the_window_keeps_the_noise_as_the_unit():
+    rng = np.random.default_rng(3)
+    window = np.r_[np.zeros(30), 1500 + rng.normal(0, 5, 30)].round()
+    inputs, scale = normalise(window[np.newaxis])
+    # The unit is the noise, floored at 5 % of the spread (here ~37 rpm), not the jump's spread
+    # (~750 rpm), which would make the running noise invisible; the jump itself is clipped.
+    assert scale[0] == pytest.approx(SPREAD_SHARE_FLOOR * window.std())
+    assert inputs.min() == -INPUT_CLIP
+
+
+def test_legacy_versions_are_served_with_the_spread_they_were_trained_with():
+    windows = np.stack([noisy_series(WINDOW) * 80 + 900])
+    _, scale = normalise(windows, LEGACY_METHOD)
     assert scale == pytest.approx(windows.std(axis=1))
+
+
+def test_a_series_that_stopped_moving_is_forecast_to_stay(keras_trained):
+    model = loaded(keras_trained.store)
+    series = np.r_[1500 + np.random.default_rng(0).normal(0, 5, 57).round(), np.zeros(FLAT_TAIL)]
+    assert model.forecast(series, horizon=3).forecast == [0.0, 0.0, 0.0]
 
 
 def test_litert_outputs_match_keras_within_1e_5(keras_trained):
