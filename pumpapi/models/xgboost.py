@@ -10,6 +10,7 @@ import orjson
 import xgboost
 
 from pumpapi.errors import InvalidInput
+from pumpapi.models import support
 from pumpapi.models.base import Model
 from pumpapi.models.compiled import Predictor, choose_predictor
 from pumpapi.telemetry import BY_NAME
@@ -123,6 +124,7 @@ class FailureRiskModel(Model):
             )
             for rule in guards["rules"]
         ]
+        self.trained_ranges = support.TrainedRanges.from_metadata(meta)
         self.threshold = float(meta["threshold"])
         self.labels = (meta["labels"]["0"], meta["labels"]["1"])
         self.ready = True
@@ -230,6 +232,7 @@ class FailureRiskModel(Model):
             "feature_order": list(self.feature_order),
             "labels": meta.get("labels"),
             "threshold": self.threshold,
+            "trained_ranges": self.trained_ranges.describe(),
             "calibration": meta.get("calibration"),
             "cost_policy": meta.get("cost_policy"),
             "guards": meta.get("guards"),

@@ -55,7 +55,7 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost
 
-from pumpapi.models import reference
+from pumpapi.models import reference, support
 from pumpapi.models.compiled import (
     COMPILED_ARTIFACT,
     TOLERANCE,
@@ -585,6 +585,10 @@ def train(
         "threshold": round(threshold, 6),
         # Each feature's distribution on the train pumps: what drift is measured against.
         "reference": reference.build(
+            {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
+        ),
+        # Each feature's [min, max] on the train pumps: answers outside carry a warning.
+        "trained_ranges": support.describe(
             {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
         ),
         "baseline_model": {

@@ -59,9 +59,18 @@ def _results(
         "model_version": model.version.version,
         "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
     }
+    warnings = model.trained_ranges.rows_warnings(rows, model.feature_order)
     results = [
-        {"prediction": prediction, "probability": probability, "at_risk": at_risk, **common}
-        for probability, prediction, at_risk in model.classify(probabilities)
+        {
+            "prediction": prediction,
+            "probability": probability,
+            "at_risk": at_risk,
+            **common,
+            "warnings": found,
+        }
+        for (probability, prediction, at_risk), found in zip(
+            model.classify(probabilities), warnings, strict=True
+        )
     ]
     if explain:
         explanations = risk_explanations(
