@@ -114,6 +114,7 @@ def risk_explanations(
     feature_order: Sequence[str],
     feature_channels: Mapping[str, str],
     calibration: tuple[float, float] = (1.0, 0.0),
+    linear: tuple | None = None,
     answered: np.ndarray | None = None,
     guarded: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
@@ -134,9 +135,16 @@ def risk_explanations(
     explanations = []
     a, b = calibration
     contributions = contributions.astype(np.float64)
+    margins = margins.astype(np.float64)
+    if linear is not None:  # the logistic regression the trees were boosted from: additive
+        mean, scale, coef, intercept = linear
+        terms = (np.asarray(rows, dtype=np.float64) - mean) / scale * coef
+        contributions[:, :-1] += terms
+        contributions[:, -1] += intercept
+        margins = margins + terms.sum(axis=1) + intercept
     contributions[:, :-1] *= a
     contributions[:, -1] = a * contributions[:, -1] + b
-    margins = a * margins.astype(np.float64) + b
+    margins = a * margins + b
     if guarded is not None and answered is not None:
         for i in np.flatnonzero(guarded >= 0):
             q = min(max(float(answered[i]), 1e-7), 1 - 1e-7)

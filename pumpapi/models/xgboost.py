@@ -10,6 +10,7 @@ import orjson
 import xgboost
 
 from pumpapi.errors import InvalidInput
+from pumpapi.models import support
 from pumpapi.models.base import Model
 from pumpapi.models.compiled import Predictor, choose_predictor
 from pumpapi.telemetry import BY_NAME
@@ -100,6 +101,18 @@ class FailureRiskModel(Model):
             feature_order,
             self.feature_channels,
         )
+        linear = meta.get("linear_margin")
+        #: The logistic regression the trees were boosted from: (mean, scale, coef, intercept).
+        self.linear = (
+            None
+            if not linear
+            else (
+                np.asarray(linear["mean"], dtype=np.float64),
+                np.asarray(linear["scale"], dtype=np.float64),
+                np.asarray(linear["coef"], dtype=np.float64),
+                float(linear["intercept"]),
+            )
+        )
         calibration = meta.get("calibration") or {"method": "none", "a": 1.0, "b": 0.0}
         self.calibration = (float(calibration["a"]), float(calibration["b"]))
         guards = meta.get("guards") or {"probability": 0.0, "rules": []}
@@ -111,6 +124,7 @@ class FailureRiskModel(Model):
             )
             for rule in guards["rules"]
         ]
+        self.trained_ranges = support.TrainedRanges.from_metadata(meta)
         self.threshold = float(meta["threshold"])
         self.labels = (meta["labels"]["0"], meta["labels"]["1"])
         self.ready = True
@@ -148,14 +162,19 @@ class FailureRiskModel(Model):
         return self.postprocess(rows, self.predictor(rows))[0]
 
     def postprocess(self, rows: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The booster's probabilities `raw` of `rows`, calibrated (Platt: σ(a·logit + b)) and
-        raised to the guard probability where a guard applies. Returns (probabilities as
-        float32, the feature index of the guard that applied to each row or -1)."""
+        """The booster's probabilities `raw` of `rows`, plus the linear part the trees were
+        boosted from, calibrated (Platt: σ(a·(trees + linear) + b)) and raised to the guard
+        probability where a guard applies. Returns (probabilities as float32, the feature index
+        of the guard that applied to each row or -1)."""
         a, b = self.calibration
         p = np.asarray(raw, dtype=np.float64).reshape(-1)
-        if (a, b) != (1.0, 0.0):
+        if self.linear is not None or (a, b) != (1.0, 0.0):
             q = np.clip(p, 1e-7, 1 - 1e-7)
-            p = 1.0 / (1.0 + np.exp(-(a * np.log(q / (1.0 - q)) + b)))
+            z = np.log(q / (1.0 - q))
+            if self.linear is not None:
+                mean, scale, coef, intercept = self.linear
+                z = z + ((rows - mean) / scale) @ coef + intercept
+            p = 1.0 / (1.0 + np.exp(-(a * z + b)))
         guarded = np.full(len(p), -1, dtype=np.int64)
         for feature, conditions in self.guards:
             hit = np.ones(len(p), dtype=bool)
@@ -213,6 +232,7 @@ class FailureRiskModel(Model):
             "feature_order": list(self.feature_order),
             "labels": meta.get("labels"),
             "threshold": self.threshold,
+            "trained_ranges": self.trained_ranges.describe(),
             "calibration": meta.get("calibration"),
             "cost_policy": meta.get("cost_policy"),
             "guards": meta.get("guards"),

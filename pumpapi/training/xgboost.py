@@ -23,12 +23,12 @@ Split
     cost policy's expected cost on validation pumps; every reported metric is measured on the
     held-out pumps, never used for any choice.
 Physics
-    Risk is constrained non-increasing in oil pressure (XGBoost monotone constraint): at a given
-    speed and voltages, less oil pressure never means less risk. Readings no running engine can
-    produce (running with no oil pressure, alternator near 0 V while running, a battery below
-    any 24 V battery's rest voltage) are answered at least `GUARD_PROBABILITY` whatever the trees
-    say (`guards` in the metadata, applied at serving): the simulator never shows them, so the
-    trees could only extrapolate flat from the nearest readings they saw.
+    Risk is constrained non-increasing in oil pressure, battery and alternator voltage (XGBoost
+    monotone constraints): at a given speed, less oil pressure or charge never means less risk.
+    Readings no healthy running engine produces (running with no oil pressure, alternator below
+    12 V while running, a battery below any 24 V battery's rest voltage) are answered at least
+    `GUARD_PROBABILITY` whatever the trees say (`guards` in the metadata, applied at serving):
+    they are rare or absent in training, where trees only extrapolate flat from what they saw.
 Decision policy
     `cost_policy`: a missed failure (no alarm, failure within the horizon) costs
     `missed_failure`, a false alarm costs `false_alarm` (docs/models.md). The threshold minimises
@@ -55,7 +55,7 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost
 
-from pumpapi.models import reference
+from pumpapi.models import reference, support
 from pumpapi.models.compiled import (
     COMPILED_ARTIFACT,
     TOLERANCE,
@@ -85,8 +85,11 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "min_child_weight": 20,
     "reg_lambda": 1.0,
     "max_bin": 256,
-    # Risk non-increasing in oil pressure (FEATURE_ORDER: rpm, oil, battery, alternator).
-    "monotone_constraints": "(0,-1,0,0)",
+    # FEATURE_ORDER: rpm, oil, battery, alternator. Risk is non-increasing in oil pressure
+    # and in both voltages (more pressure or charge never means more risk); speed is free
+    # (idle, load and cavitation's rise all matter). On independent fleets this ranks as well
+    # as the unconstrained trees and holds up better under shift (docs/models.md).
+    "monotone_constraints": "(0,-1,-1,-1)",
     "num_boost_round": 300,
     "early_stopping_rounds": 25,
 }
@@ -351,22 +354,51 @@ def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float) ->
     }
 
 
-def margins_of(booster: xgboost.Booster, data: Dataset) -> np.ndarray:
-    return booster.inplace_predict(data.features, predict_type="margin").astype(np.float64)
+def linear_logit(params: Mapping[str, Any] | None, features: np.ndarray) -> np.ndarray:
+    """The logistic regression's log-odds of each row (0 without one)."""
+    if not params:
+        return np.zeros(len(features))
+    z = (np.asarray(features, dtype=np.float64) - params["mean"]) / params["scale"]
+    return z @ np.asarray(params["coef"]) + float(params["intercept"])
+
+
+def margins_of(
+    booster: xgboost.Booster, data: Dataset, linear: Mapping[str, Any] | None = None
+) -> np.ndarray:
+    """The model's log-odds: the trees' margin plus the linear part they were boosted from."""
+    trees = booster.inplace_predict(data.features, predict_type="margin").astype(np.float64)
+    return trees + linear_logit(linear, data.features)
 
 
 def fit_booster(
-    train: Dataset, validation: Dataset, hyperparameters: Mapping[str, Any], seed: int, threads: int
+    train: Dataset,
+    validation: Dataset,
+    hyperparameters: Mapping[str, Any],
+    seed: int,
+    threads: int,
+    linear: Mapping[str, Any] | None = None,
 ) -> xgboost.Booster:
     """Fit on train pumps, early-stopped on validation pumps; the booster keeps only the trees
-    up to its best iteration."""
+    up to its best iteration. With `linear` (logistic-regression parameters) the trees are
+    boosted from its log-odds (base margin): they learn what the straight line misses, and
+    early stopping keeps them from doing worse than it on pumps they never saw."""
     params = dict(hyperparameters)
     rounds = int(params.pop("num_boost_round"))
     patience = int(params.pop("early_stopping_rounds"))
     params.update(seed=seed, nthread=threads)
-    dtrain = xgboost.DMatrix(train.features, label=train.labels, feature_names=list(FEATURE_ORDER))
+    if linear:
+        params["base_score"] = 0.5  # margin 0: the trees' sum is the correction alone
+    dtrain = xgboost.DMatrix(
+        train.features,
+        label=train.labels,
+        feature_names=list(FEATURE_ORDER),
+        base_margin=linear_logit(linear, train.features) if linear else None,
+    )
     dvalid = xgboost.DMatrix(
-        validation.features, label=validation.labels, feature_names=list(FEATURE_ORDER)
+        validation.features,
+        label=validation.labels,
+        feature_names=list(FEATURE_ORDER),
+        base_margin=linear_logit(linear, validation.features) if linear else None,
     )
     booster = xgboost.train(
         params,
@@ -507,25 +539,29 @@ def train(
             "the training pumps never fail within the horizon: simulate more pumps or steps"
         )
 
+    baseline = fit_baseline(train_set.every(options.stride), options.seed)
+    linear = logistic_parameters(baseline)
     booster = fit_booster(
         train_set.every(options.stride),
         validation_set.every(options.stride),
         options.hyperparameters,
         options.seed,
         options.threads,
+        linear=linear,
     )
-    calibration = fit_calibration(validation_set.labels, margins_of(booster, validation_set))
+    calibration = fit_calibration(
+        validation_set.labels, margins_of(booster, validation_set, linear)
+    )
     policy = dict(DEFAULT_COST_POLICY)
     threshold = choose_cost_threshold(
         validation_set.labels,
-        calibrate(margins_of(booster, validation_set), calibration),
+        calibrate(margins_of(booster, validation_set, linear), calibration),
         policy,
     )
     metrics = evaluate(
-        test_set.labels, calibrate(margins_of(booster, test_set), calibration), threshold
+        test_set.labels, calibrate(margins_of(booster, test_set, linear), calibration), threshold
     )
 
-    baseline = fit_baseline(train_set.every(options.stride), options.seed)
     baseline_threshold = choose_cost_threshold(
         validation_set.labels, baseline.predict_proba(validation_set.features)[:, 1], policy
     )
@@ -551,10 +587,17 @@ def train(
         "reference": reference.build(
             {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
         ),
+        # Each feature's [min, max] on the train pumps: answers outside carry a warning.
+        "trained_ranges": support.describe(
+            {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
+        ),
         "baseline_model": {
             **logistic_parameters(baseline),
             "threshold": round(baseline_threshold, 6),
         },
+        # The trees are boosted from this logistic regression's log-odds: the model's log-odds
+        # are linear_margin(x) + trees(x), then calibrated (pumpapi.models.xgboost).
+        "linear_margin": linear,
         "calibration": calibration,
         "cost_policy": policy,
         "guards": {"probability": GUARD_PROBABILITY, "rules": GUARDS},
