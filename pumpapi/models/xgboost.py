@@ -174,7 +174,7 @@ class FailureRiskModel(Model):
             if self.linear is not None:
                 mean, scale, coef, intercept = self.linear
                 z = z + ((rows - mean) / scale) @ coef + intercept
-            p = 1.0 / (1.0 + np.exp(-(a * z + b)))
+            p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -50.0, 50.0)))
         guarded = np.full(len(p), -1, dtype=np.int64)
         for feature, conditions in self.guards:
             hit = np.ones(len(p), dtype=bool)

@@ -74,3 +74,39 @@ def test_an_evaluation_seed_equal_to_the_training_seed_is_refused():
     with pytest.raises(ValueError, match="unknown scenario"):
         fleets.scenario_names(["arctic"])
     assert dataclasses.is_dataclass(fleets.SCENARIOS["low_load"])
+
+
+def test_an_evaluation_is_recorded_in_the_metadata_and_shown_by_info(
+    tmp_path, xgboost_trained, make_app
+):
+    import shutil
+
+    from pumpapi import evaluation
+    from pumpapi.models.store import ModelStore
+
+    root = tmp_path / "models"
+    shutil.copytree(xgboost_trained.root, root)
+    store = ModelStore(root)
+    model = evaluation.load_model(store, "xgboost")
+    result = evaluation.evaluate(
+        "xgboost",
+        model,
+        pumps=6,
+        steps=3_000,
+        seed=99,
+        scenarios=["in_distribution"],
+        resamples=20,
+    )
+    assert set(result["scenarios"]) == {"in_distribution"}
+    auc = result["scenarios"]["in_distribution"]["metrics"]["roc_auc"]
+    assert set(auc) == {"value", "ci"}
+    evaluation.record(model.version, result)
+    stored = store.resolve("xgboost")
+    stored.verify()  # the artifacts' checksums still hold
+    assert stored.metadata["evaluation"]["fleets"]["seed"] == 99
+    assert "plots" not in stored.metadata["evaluation"]
+    app = make_app(MODEL_STORE=str(root), MODEL_FAMILIES=("xgboost",))
+    info = app.test_client().get("/model/xgboost/info").get_json()["model_info"]
+    assert info["evaluation"]["scenarios"]["in_distribution"]["metrics"]["roc_auc"] == auc
+    with pytest.raises(ValueError, match="trained on"):
+        evaluation.evaluate("xgboost", model, seed=xgboost_trained.options.seed)
