@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # One stamp per install profile, each with its extras of setup.cfg: re-installed when the
 # package metadata changes.
 EXTRAS_serve := train
-EXTRAS_test  := train,test
+EXTRAS_test  := train,test,eval
 EXTRAS_bench := train,bench
 
 $(VENV)/.%-installed: setup.cfg pyproject.toml

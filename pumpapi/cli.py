@@ -64,6 +64,9 @@ def _register() -> None:
     from pumpapi.training.commands import train
 
     COMMANDS.extend((train, models))
+    from pumpapi.evaluation.commands import evaluate_command
+
+    COMMANDS.append(evaluate_command)
     from pumpapi.blueprints.telemetry.commands import telemetry
 
     COMMANDS.append(telemetry)

@@ -49,7 +49,8 @@ class Physics:
     warmup_idle_minutes: tuple[float, float] = (2.0, 8.0)
     cooldown_idle_minutes: tuple[float, float] = (1.0, 5.0)
     idle_rpm: tuple[float, float] = (750.0, 850.0)
-    rpm_setpoint: tuple[float, float] = (1500.0, 1800.0)
+    rpm_setpoint: tuple[float, float] = (1300.0, 2200.0)
+    rpm_setpoint_spread: float = 0.08
     load_change_hours_mean: float = 2.0
     reference_rpm: float = 1800.0
     # Thermal.
@@ -58,7 +59,8 @@ class Physics:
     ambient_day_sigma_c: float = 2.5
     ambient_tau_days: float = 3.0
     thermostat_c: tuple[float, float] = (80.0, 88.0)
-    load_heating_c: float = 6.0
+    load_heating_c_per_krpm: float = 20.0
+    load_heating_reference_rpm: float = 1500.0
     ambient_gain: float = 0.25
     ambient_reference_c: float = 25.0
     warmup_tau_minutes: float = 10.0
@@ -102,6 +104,7 @@ class Physics:
     standby_drain_tau_days: float = 5.0
     crank_soc_drop: float = 0.02
     charging_fault_gain: float = 1.4
+    charging_fault_floor_v: tuple[float, float] = (0.0, 24.0)
     critical_soc: float = 0.1
     initial_charge: tuple[float, float] = (0.85, 1.0)
     # Faults.
@@ -129,6 +132,8 @@ class Physics:
     maintenance_hours: tuple[float, float] = (2.0, 6.0)
     repair_hours_median: float = 8.0
     repair_hours_sigma: float = 0.6
+    # Burn-in: simulated before the first reading and dropped, so a history starts in steady state.
+    burn_in_days: float = 10.0
     # Sensors, in CHANNEL_NAMES order.
     noise_sigma: tuple[float, ...] = (5.0, 0.4, 0.06, 0.5, 0.08, 0.03, 0.04, 0.06)
     drift_sigma: tuple[float, ...] = (0.0, 0.8, 0.06, 1.0, 0.1, 0.03, 0.04, 0.04)
@@ -282,6 +287,8 @@ class _PumpSimulation:
         # Drawn last, so that the draws above do not depend on them.
         self.capacity = u(*p.battery_capacity)
         self.charging_fraction = u(*p.charging_voltage_fraction)
+        self.rpm_nominal = u(*p.rpm_setpoint)
+        self.charging_floor = u(*p.charging_fault_floor_v)
         self.charge_now *= self.capacity
         self.active: dict[int, _Degradation] = {}
         self.next_onset = {kind: self._draw_onset(0, kind) for kind in range(len(FAULT_KINDS))}
@@ -394,7 +401,8 @@ class _PumpSimulation:
         pieces = int(length / mean) + 2
         ends = np.cumsum(np.maximum(1, rng.exponential(mean, pieces).astype(np.int64)))
         ends[-1] = max(ends[-1], length)  # rare: the drawn pieces fall short of the run
-        setpoints = rng.uniform(*p.rpm_setpoint, len(ends))
+        spread = self.rpm_nominal * p.rpm_setpoint_spread
+        setpoints = rng.uniform(self.rpm_nominal - spread, self.rpm_nominal + spread, len(ends))
         rpm = setpoints[np.searchsorted(ends, np.arange(length), side="right")]
         idle = rng.uniform(*p.idle_rpm)
         warm = round(rng.uniform(*p.warmup_idle_minutes) * 60 / self.interval_s)
@@ -444,7 +452,7 @@ class _PumpSimulation:
         self.charge[a:end] = _relax(target, self.charge_now, self.k_charge)
         heat = (
             self.thermostat
-            + p.load_heating_c * (rpm[:j] - p.rpm_setpoint[0]) / np.ptp(p.rpm_setpoint)
+            + p.load_heating_c_per_krpm * (rpm[:j] - p.load_heating_reference_rpm) / 1000.0
             + p.ambient_gain * (self.ambient[a:end] - p.ambient_reference_c)
             + p.overheating_max_c * severity[_HEAT, :j]
         )
@@ -598,8 +606,12 @@ class _PumpSimulation:
 
         # Rest (open-circuit) voltage, pulled toward the regulator while the alternator charges.
         rest = p.battery_empty_v + p.battery_span_v * self.charge
-        battery = rest + r * (1.0 - s[_CHARGE]) * self.charging_fraction * (self.regulator - rest)
-        alternator = np.where(r, battery + (self.regulator - battery) * (1.0 - s[_CHARGE]), battery)
+        # A failing alternator's output falls from the regulator toward the pump's fault floor
+        # (a worn regulator or diode, a broken belt or wire: below the battery, down to 0 V); the
+        # battery's terminal voltage is pulled up only while the output is above its rest voltage.
+        output = self.regulator - s[_CHARGE] * (self.regulator - self.charging_floor)
+        battery = rest + r * self.charging_fraction * np.maximum(output - rest, 0.0)
+        alternator = np.where(r, output, battery)
         battery = battery + sigma[6] * z[:, 6] + self.drift[:, 6]
         alternator = alternator + sigma[7] * z[:, 7] + self.drift[:, 7]
 
@@ -634,19 +646,30 @@ def simulate_pump(
     if interval_s < 1:
         raise ValueError("interval_s must be at least 1 second")
     start_s = _utc_seconds(start)
-    sim = _PumpSimulation(n_steps, rng, interval_s, start_s, physics)
+    # Burn-in: the pump has been working for `burn_in_days` before the first reading, so faults,
+    # wear and battery charge are already at their long-run mix at step 0 (docs/simulator.md).
+    burn = round(physics.burn_in_days * _DAY_S / interval_s)
+    sim = _PumpSimulation(n_steps + burn, rng, interval_s, start_s - burn * interval_s, physics)
     sim.simulate()
+    readings = sim.readings()[burn:]
     timestamps = np.datetime64(start_s, "s") + np.arange(n_steps) * np.timedelta64(interval_s, "s")
+    failures = np.asarray(sim.failures, dtype=np.int64) - burn
+    # A fault that began during the burn-in has a negative onset; one that ended in it is gone.
+    faults = [
+        Fault(f.kind, f.onset - burn, None if f.failure is None else f.failure - burn)
+        for f in sim.faults
+        if f.failure is None or f.failure >= burn
+    ]
     return PumpHistory(
         name=name,
         timestamps=timestamps,
-        readings=sim.readings(),
-        lubrication_health=sim.lubrication,
-        hydraulic_health=sim.hydraulic,
-        running=sim.running,
-        faults=sim.faults,
-        failures=np.asarray(sim.failures, dtype=np.int64),
-        battery_charge=sim.charge,
+        readings=readings,
+        lubrication_health=sim.lubrication[burn:],
+        hydraulic_health=sim.hydraulic[burn:],
+        running=sim.running[burn:],
+        faults=faults,
+        failures=failures[failures >= 0],
+        battery_charge=sim.charge[burn:],
     )
 
 

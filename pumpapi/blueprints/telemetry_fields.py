@@ -70,3 +70,39 @@ def loaded_versions_field() -> fields.List:
             "`latest`)."
         },
     )
+
+
+class TrainingRangeWarningSchema(Schema):
+    """One input outside what the answering model was trained on (pumpapi.models.support)."""
+
+    code = fields.String(
+        metadata={
+            "description": "Always `OUT_OF_TRAINING_RANGE`.",
+            "example": "OUT_OF_TRAINING_RANGE",
+        }
+    )
+    field = fields.String(
+        metadata={"description": "The input, by its request name.", "example": "Oil_P"}
+    )
+    value = fields.Float(
+        metadata={"description": "The value furthest outside the range.", "example": 18.0}
+    )
+    trained_range = fields.List(
+        fields.Float(),
+        metadata={
+            "description": "[smallest, largest] value of this input in the training data.",
+            "example": [0.0, 7.1],
+        },
+    )
+
+
+def warnings_field() -> fields.List:
+    """An answer's `warnings`: inputs outside the model's training data (SPEC)."""
+    return fields.List(
+        fields.Nested(TrainingRangeWarningSchema),
+        metadata={
+            "description": "Inputs outside the range the model was trained on (the answer is "
+            "then an extrapolation): one entry per input, with the value furthest outside and "
+            "the trained [min, max]. Empty when every input lies within it."
+        },
+    )

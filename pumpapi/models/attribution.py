@@ -113,9 +113,18 @@ def risk_explanations(
     rows: np.ndarray,
     feature_order: Sequence[str],
     feature_channels: Mapping[str, str],
+    calibration: tuple[float, float] = (1.0, 0.0),
+    linear: tuple | None = None,
+    answered: np.ndarray | None = None,
+    guarded: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One explanation per row (columns in `feature_order`): `contributions` per feature and
-    `bias` (log-odds; their sum is `margin`), and `reasons`: the features raising the risk."""
+    `bias` (log-odds; their sum is `margin`), and `reasons`: the features raising the risk.
+
+    `calibration` (a, b) maps the booster's log-odds to the answered ones (a·margin + b): the
+    contributions are scaled by `a` and the bias mapped, so they still sum to the margin. Where a
+    guard raised the answer (`guarded[i]` = the feature index, `answered` the probabilities
+    served), the rise in log-odds is added to that feature's contribution."""
     import xgboost
 
     # One thread, like every prediction here: an OpenMP pool started in a forked worker after
@@ -124,6 +133,24 @@ def risk_explanations(
     contributions = booster.predict(matrix, pred_contribs=True)
     margins = booster.predict(matrix, output_margin=True)
     explanations = []
+    a, b = calibration
+    contributions = contributions.astype(np.float64)
+    margins = margins.astype(np.float64)
+    if linear is not None:  # the logistic regression the trees were boosted from: additive
+        mean, scale, coef, intercept = linear
+        terms = (np.asarray(rows, dtype=np.float64) - mean) / scale * coef
+        contributions[:, :-1] += terms
+        contributions[:, -1] += intercept
+        margins = margins + terms.sum(axis=1) + intercept
+    contributions[:, :-1] *= a
+    contributions[:, -1] = a * contributions[:, -1] + b
+    margins = a * margins + b
+    if guarded is not None and answered is not None:
+        for i in np.flatnonzero(guarded >= 0):
+            q = min(max(float(answered[i]), 1e-7), 1 - 1e-7)
+            lifted = float(np.log(q / (1 - q)))
+            contributions[i, guarded[i]] += lifted - margins[i]
+            margins[i] = lifted
     for row, contribution, margin in zip(rows, contributions, margins, strict=True):
         by_feature = {n: _round(c) for n, c in zip(feature_order, contribution[:-1], strict=True)}
         values = {n: float(v) for n, v in zip(feature_order, row, strict=True)}

@@ -47,5 +47,7 @@ class Model(abc.ABC):
             "library": meta.get("library"),
             "tags": meta.get("tags", {}),
             "metrics": meta.get("metrics", {}),
+            # `pumpapi evaluate` on independent fleets (pumpapi.evaluation), when it was run.
+            "evaluation": meta.get("evaluation"),
             "files": meta.get("files", {}),
         }

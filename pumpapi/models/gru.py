@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ import numpy as np
 from pumpapi.errors import InvalidInput
 from pumpapi.models.litert import KerasFamilyModel
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
+from pumpapi.models.support import TrainedRanges
 from pumpapi.telemetry import CHANNEL_NAMES
 
 #: Readings per window (one a minute in the fleet's telemetry: the last hour).
@@ -22,6 +23,10 @@ OK_FROM = 70.0
 ATTENTION_FROM = 40.0
 #: How a window shorter than WINDOW is completed (named in every answer's `meta`).
 PADDING = "repeat-oldest"
+#: Highest index answered for a window with a channel outside the training data: the model has
+#: never seen such a pump, so it cannot vouch for its health (ATENÇÃO: have it inspected). An
+#: impossible window (every channel at its maximum) must never read OK.
+UNSEEN_INPUT_CEILING = OK_FROM - 0.01
 
 
 def status_band(value: float) -> str:
@@ -58,6 +63,8 @@ class HealthAssessment:
     status: dict[str, str]
     given_rows: int
     padded_rows: int
+    #: Channels outside the training data (pumpapi.models.support); empty for a normal window.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 class HealthIndexModel(KerasFamilyModel):
@@ -69,6 +76,7 @@ class HealthIndexModel(KerasFamilyModel):
     n_outputs = len(INDICES)
 
     scaler: MinMaxScaling
+    trained: TrainedRanges
 
     def load(self) -> None:
         meta = self.metadata
@@ -80,11 +88,35 @@ class HealthIndexModel(KerasFamilyModel):
                 f"the scaler's features {scaler.feature_names} are not {CHANNEL_NAMES}"
             )
         self.scaler = scaler
+        self.trained = TrainedRanges.from_metadata(meta)
         super().load()
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
-        """Raw model outputs in 0–1, shape (batch, 2), for unscaled windows (batch, 60, 8)."""
-        return self.runner(self.scaler.transform(windows).astype(np.float32))
+        """Raw model outputs in 0–1, shape (batch, 2), for unscaled windows (batch, 60, 8).
+
+        Each channel is clipped to the range the scaler was fitted on (the training pumps'):
+        beyond it the network would extrapolate however its weights bend, e.g. rate a
+        60 bar discharge healthier than a 6 bar one. The answer then rests on the nearest
+        values it knows, and `assess` says so (warnings) and caps it."""
+        scaled = np.clip(self.scaler.transform(windows), *self.scaler.feature_range)
+        return self.runner(scaled.astype(np.float32))
+
+    def indices(self, windows: np.ndarray) -> np.ndarray:
+        """The served indices (0–100, unrounded), shape (batch, 2), of full windows
+        (batch, 60, 8): the network's, capped at UNSEEN_INPUT_CEILING for a window with any
+        value outside the training data (what `assess` answers; the evaluation scores this)."""
+        windows = np.asarray(windows, dtype=np.float64)
+        values = np.clip(self.scores(windows).astype(np.float64), 0.0, 1.0) * 100.0
+        if self.trained:
+            low = np.array(
+                [self.trained.ranges.get(c, (-np.inf, np.inf))[0] for c in CHANNEL_NAMES]
+            )
+            high = np.array(
+                [self.trained.ranges.get(c, (-np.inf, np.inf))[1] for c in CHANNEL_NAMES]
+            )
+            unseen = ((windows < low) | (windows > high)).any(axis=(1, 2))
+            values[unseen] = np.minimum(values[unseen], UNSEEN_INPUT_CEILING)
+        return values
 
     def assess(self, readings: np.ndarray) -> HealthAssessment:
         """Health of a pump from its readings (rows oldest first, columns CHANNEL_NAMES).
@@ -99,14 +131,15 @@ class HealthIndexModel(KerasFamilyModel):
                 f"{list(CHANNEL_NAMES)}."
             )
         window, padded = pad_window(readings)
-        raw = self.scores(window[np.newaxis])[0]
-        values = np.clip(raw.astype(np.float64), 0.0, 1.0) * 100.0
+        values = self.indices(window[np.newaxis])[0]
+        warnings = self.trained.columns_warnings(window, CHANNEL_NAMES)
         indices = {name: round(float(v), 2) for name, v in zip(INDICES, values, strict=True)}
         return HealthAssessment(
             indices=indices,
             status={name: status_band(v) for name, v in indices.items()},
             given_rows=min(readings.shape[0], WINDOW),
             padded_rows=padded,
+            warnings=warnings,
         )
 
     def window_meta(self) -> dict[str, Any]:
@@ -127,4 +160,5 @@ class HealthIndexModel(KerasFamilyModel):
             "feature_order": list(CHANNEL_NAMES),
             "outputs": list(INDICES),
             "padding": PADDING,
+            "trained_ranges": self.trained.describe(),
         }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from pumpapi.errors import InvalidInput
 from pumpapi.models.litert import KerasFamilyModel
+from pumpapi.models.support import TrainedRanges
 
 #: Values the model reads: the last 60 of the series (one hour of one-a-minute telemetry).
 WINDOW = 60
@@ -17,32 +18,68 @@ MAX_HORIZON = 60
 #: A flat window has no spread to scale by; this floor (relative to its level) keeps the
 #: scaled values finite and the forecast at the last value.
 RELATIVE_SCALE_FLOOR = 1e-6
-#: Training targets are clipped to this many window standard deviations: a pump starting or
-#: stopping is a jump no history announces, and must not dominate the loss.
+#: The unit of a window is its step-to-step noise, but at least this share of its standard
+#: deviation (a quantised series whose steps are mostly 0 would otherwise blow up).
+SPREAD_SHARE_FLOOR = 0.05
+#: Inputs are clipped to this many units from the last value: a start or stop in the window is
+#: a jump of hundreds of noise units, which says "a jump happened" at any size.
+INPUT_CLIP = 30.0
+#: Training targets are clipped to this many units: a pump starting or stopping is a jump no
+#: history announces, and must not dominate the loss.
 TARGET_CLIP = 10.0
+#: The name of the trained range of any posted series (every channel's values pooled): the
+#: request field the series is sent in.
+SERIES_INPUT = "data"
+#: A series whose last FLAT_TAIL values are identical has stopped moving (a stopped engine
+#: reads exactly 0 rpm): its forecast is that value. Noisy sensors repeat a value
+#: FLAT_TAIL times in a row almost never, and after a stop in the window, the window's spread
+#: (the model's unit) is that of the stop, so any output but zero misses a value that is exact.
+FLAT_TAIL = 3
 NORMALISATION = (
-    "each window of 60 values is taken relative to its last value and divided by its standard "
-    "deviation; the model predicts the next step's change in those units"
+    "each window of 60 values is taken relative to its last value and divided by its "
+    "step-to-step noise (robust, floored by 5 % of its standard deviation), clipped to ±30; the "
+    "model predicts the next step's change in those units"
 )
 
 
-def window_spread(windows: np.ndarray) -> np.ndarray:
-    """Standard deviation of each window (rows of `windows`): the unit the model works in."""
+#: How windows are scaled, recorded in each version's metadata (`normalisation_method`):
+#: "noise" (this module's) or "spread" (versions trained before it: the window's standard
+#: deviation, inputs unclipped), which a version without the key was trained with.
+NORMALISATION_METHOD = "noise"
+LEGACY_METHOD = "spread"
+
+
+def window_spread(windows: np.ndarray, method: str = NORMALISATION_METHOD) -> np.ndarray:
+    """The unit the model works in, per window (rows of `windows`): its step-to-step noise
+    (1.4826 × the median absolute first difference, / √2 for one value's noise), floored by a
+    share of its standard deviation and by RELATIVE_SCALE_FLOOR of its level.
+
+    Not the window's standard deviation (the "spread" method of older versions): with a start
+    or stop in the window, that is the jump's size, and the noise the forecast must smooth
+    shrinks to nothing in it."""
     floor = RELATIVE_SCALE_FLOOR * (1.0 + np.abs(windows.mean(axis=-1)))
-    return np.maximum(windows.std(axis=-1), floor)
+    if method == LEGACY_METHOD:
+        return np.maximum(windows.std(axis=-1), floor)
+    steps = np.abs(np.diff(windows, axis=-1))
+    noise = 1.4826 * np.median(steps, axis=-1) / np.sqrt(2.0)
+    return np.maximum(np.maximum(noise, SPREAD_SHARE_FLOOR * windows.std(axis=-1)), floor)
 
 
-def normalise(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def normalise(
+    windows: np.ndarray, method: str = NORMALISATION_METHOD
+) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs (batch, WINDOW, 1) float32 for windows (batch, WINDOW), and each one's scale.
 
     Scale-free by construction: a series of pressures around 4 bar and one of prices in the
     hundreds are the same shape to the model once taken relative to their last value and
-    divided by their spread. Centring on the last value (rather than the mean) makes "no
+    divided by their noise. Centring on the last value (rather than the mean) makes "no
     change", the persistence forecast, the model's zero.
     """
     windows = np.asarray(windows, dtype=np.float64)
-    scale = window_spread(windows)
+    scale = window_spread(windows, method)
     inputs = (windows - windows[:, -1:]) / scale[:, np.newaxis]
+    if method != LEGACY_METHOD:
+        inputs = np.clip(inputs, -INPUT_CLIP, INPUT_CLIP)
     return inputs[..., np.newaxis].astype(np.float32), scale
 
 
@@ -67,6 +104,8 @@ class Forecast:
     prediction: float
     forecast: list[float] | None
     used_values: int
+    #: The values read lie outside the training data (pumpapi.models.support); empty if not.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SeriesForecaster(KerasFamilyModel):
@@ -77,15 +116,34 @@ class SeriesForecaster(KerasFamilyModel):
     n_features = 1
     n_outputs = 1
 
+    trained: TrainedRanges
+    method: str
+
+    def load(self) -> None:
+        self.trained = TrainedRanges.from_metadata(self.metadata)
+        self.method = self.metadata.get("normalisation_method", LEGACY_METHOD)
+        if self.method not in (NORMALISATION_METHOD, LEGACY_METHOD):
+            raise ValueError(f"unknown normalisation_method {self.method!r}")
+        super().load()
+
     def next_values(self, windows: np.ndarray) -> np.ndarray:
         """The value following each window (batch, WINDOW), in the windows' own units."""
         windows = np.asarray(windows, dtype=np.float64)
-        inputs, scale = normalise(windows)
-        return denormalise(windows, self.runner(inputs), scale)
+        inputs, scale = normalise(windows, self.method)
+        following = denormalise(windows, self.runner(inputs), scale)
+        flat = (windows[:, -FLAT_TAIL:] == windows[:, -1:]).all(axis=1)
+        following[flat] = windows[flat, -1]
+        return following
 
-    def forecast(self, series: np.ndarray, horizon: int | None = None) -> Forecast:
+    def forecast(
+        self, series: np.ndarray, horizon: int | None = None, channel: str | None = None
+    ) -> Forecast:
         """The next value of `series` (oldest first, ≥ 60 values); with `horizon`, the next
-        `horizon` values, each predicted from a window that includes the previous predictions."""
+        `horizon` values, each predicted from a window that includes the previous predictions.
+
+        The 60 values read are checked against the training data's range: of `channel` when the
+        series is a known telemetry channel (warned under its name), else of every channel's
+        values pooled (warned as `data`)."""
         series = np.asarray(series, dtype=np.float64).reshape(-1)
         if series.size < WINDOW:
             raise InvalidInput(
@@ -114,15 +172,29 @@ class SeriesForecaster(KerasFamilyModel):
                 "signal's own units.",
                 errors={"data": ["Values too large to forecast."]},
             )
+        read = series[-WINDOW:]
+        if channel is not None and self.trained.range_of(channel) is not None:
+            flagged = self.trained.check(channel, read)
+        else:
+            flagged = self.trained.check(SERIES_INPUT, read)
         return Forecast(
             prediction=values[0],
             forecast=values if horizon is not None else None,
             used_values=WINDOW,
+            warnings=[flagged] if flagged else [],
         )
+
+    def _horizons(self) -> dict[str, Any]:
+        return self.metadata.get("metrics", {}).get("horizons") or {}
 
     def input_info(self) -> dict[str, Any]:
         return {
             "min_values": WINDOW,
             "max_horizon": MAX_HORIZON,
             "normalisation": NORMALISATION,
+            "trained_ranges": self.trained.describe(),
+            # Beyond this many steps ahead the forecast is no better than repeating the last
+            # value (None: a version trained before it was measured).
+            "skill_horizon": self._horizons().get("skill_horizon"),
+            "skill_horizon_per_channel": self._horizons().get("skill_horizon_per_channel"),
         }

@@ -10,6 +10,7 @@ import orjson
 import xgboost
 
 from pumpapi.errors import InvalidInput
+from pumpapi.models import support
 from pumpapi.models.base import Model
 from pumpapi.models.compiled import Predictor, choose_predictor
 from pumpapi.telemetry import BY_NAME
@@ -100,6 +101,30 @@ class FailureRiskModel(Model):
             feature_order,
             self.feature_channels,
         )
+        linear = meta.get("linear_margin")
+        #: The logistic regression the trees were boosted from: (mean, scale, coef, intercept).
+        self.linear = (
+            None
+            if not linear
+            else (
+                np.asarray(linear["mean"], dtype=np.float64),
+                np.asarray(linear["scale"], dtype=np.float64),
+                np.asarray(linear["coef"], dtype=np.float64),
+                float(linear["intercept"]),
+            )
+        )
+        calibration = meta.get("calibration") or {"method": "none", "a": 1.0, "b": 0.0}
+        self.calibration = (float(calibration["a"]), float(calibration["b"]))
+        guards = meta.get("guards") or {"probability": 0.0, "rules": []}
+        self.guard_probability = float(guards["probability"])
+        self.guards = [
+            (
+                feature_order.index(rule["feature"]),
+                [(feature_order.index(name), lo, hi) for name, (lo, hi) in rule["when"].items()],
+            )
+            for rule in guards["rules"]
+        ]
+        self.trained_ranges = support.TrainedRanges.from_metadata(meta)
         self.threshold = float(meta["threshold"])
         self.labels = (meta["labels"]["0"], meta["labels"]["1"])
         self.ready = True
@@ -134,7 +159,36 @@ class FailureRiskModel(Model):
                 f"expected rows of {len(self.feature_order)} features {self.feature_order}, "
                 f"got an array of shape {rows.shape}"
             )
-        return self.predictor(rows)
+        return self.postprocess(rows, self.predictor(rows))[0]
+
+    def postprocess(self, rows: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The booster's probabilities `raw` of `rows`, plus the linear part the trees were
+        boosted from, calibrated (Platt: σ(a·(trees + linear) + b)) and raised to the guard
+        probability where a guard applies. Returns (probabilities as float32, the feature index
+        of the guard that applied to each row or -1)."""
+        a, b = self.calibration
+        p = np.asarray(raw, dtype=np.float64).reshape(-1)
+        if self.linear is not None or (a, b) != (1.0, 0.0):
+            q = np.clip(p, 1e-7, 1 - 1e-7)
+            z = np.log(q / (1.0 - q))
+            if self.linear is not None:
+                mean, scale, coef, intercept = self.linear
+                z = z + ((rows - mean) / scale) @ coef + intercept
+            p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -50.0, 50.0)))
+        guarded = np.full(len(p), -1, dtype=np.int64)
+        for feature, conditions in self.guards:
+            hit = np.ones(len(p), dtype=bool)
+            for column, lo, hi in conditions:
+                if lo is not None:
+                    hit &= rows[:, column] >= lo
+                if hi is not None:
+                    hit &= rows[:, column] < hi
+            hit &= guarded < 0
+            guarded[hit] = feature
+        raise_to = (guarded >= 0) & (p < self.guard_probability)
+        p = np.where(raise_to, self.guard_probability, p)
+        guarded[~raise_to] = -1
+        return p.astype(np.float32), guarded
 
     def classify(self, probabilities: np.ndarray) -> list[RiskAssessment]:
         """Label each probability with the stored decision threshold (at risk if p ≥ threshold)."""
@@ -178,6 +232,10 @@ class FailureRiskModel(Model):
             "feature_order": list(self.feature_order),
             "labels": meta.get("labels"),
             "threshold": self.threshold,
+            "trained_ranges": self.trained_ranges.describe(),
+            "calibration": meta.get("calibration"),
+            "cost_policy": meta.get("cost_policy"),
+            "guards": meta.get("guards"),
             "horizon": meta.get("horizon"),
             "checksum": {
                 "algorithm": "sha256",

@@ -141,14 +141,17 @@ def fit_early_stopping(
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
     config: KerasTrainingConfig,
+    sample_weight: np.ndarray | None = None,
 ) -> FitRun:
     """Fit on shuffled (inputs, targets) until the validation loss has not improved for
-    `patience` epochs; the model keeps the weights of its best epoch."""
+    `patience` epochs; the model keeps the weights of its best epoch. `sample_weight` weighs
+    the training windows' losses (the validation loss is unweighted)."""
     import keras
 
     started = time.perf_counter()
     history = model.fit(
         *train,
+        sample_weight=sample_weight,
         validation_data=validation,
         epochs=config.epochs,
         batch_size=config.batch_size,

@@ -17,9 +17,23 @@ Stopped pumps
 Split
     By pump, never by reading: train, validation and held-out test pumps (60/20/20 by default),
     drawn separately among pumps that fail and pumps that do not, so that each split has both.
-    The booster is fitted on train pumps only (early stopping on validation pumps); the decision
-    threshold is the one maximising F1 on validation pumps; every reported metric is measured on
-    the held-out pumps, never used for any choice.
+    The booster is fitted on train pumps only (early stopping on validation pumps); its
+    probabilities are calibrated on validation pumps (Platt scaling of the booster's log-odds,
+    two JSON numbers applied at serving); the decision threshold is the one minimising the
+    cost policy's expected cost on validation pumps; every reported metric is measured on the
+    held-out pumps, never used for any choice.
+Physics
+    Risk is constrained non-increasing in oil pressure, battery and alternator voltage (XGBoost
+    monotone constraints): at a given speed, less oil pressure or charge never means less risk.
+    Readings no healthy running engine produces (running with no oil pressure, alternator below
+    12 V while running, a battery below any 24 V battery's rest voltage) are answered at least
+    `GUARD_PROBABILITY` whatever the trees say (`guards` in the metadata, applied at serving):
+    they are rare or absent in training, where trees only extrapolate flat from what they saw.
+Decision policy
+    `cost_policy`: a missed failure (no alarm, failure within the horizon) costs
+    `missed_failure`, a false alarm costs `false_alarm` (docs/models.md). The threshold minimises
+    their sum on validation pumps; the decisions are checked to cost less than always answering
+    healthy.
 Baseline
     A logistic regression (standardised features) fitted, thresholded and evaluated the same
     way: its metrics sit beside the booster's in the metadata (`metrics.baseline`).
@@ -41,7 +55,7 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost
 
-from pumpapi.models import reference
+from pumpapi.models import reference, support
 from pumpapi.models.compiled import (
     COMPILED_ARTIFACT,
     TOLERANCE,
@@ -71,9 +85,43 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "min_child_weight": 20,
     "reg_lambda": 1.0,
     "max_bin": 256,
+    # FEATURE_ORDER: rpm, oil, battery, alternator. Risk is non-increasing in oil pressure
+    # and in both voltages (more pressure or charge never means more risk); speed is free
+    # (idle, load and cavitation's rise all matter). On independent fleets this ranks as well
+    # as the unconstrained trees and holds up better under shift (docs/models.md).
+    "monotone_constraints": "(0,-1,-1,-1)",
     "num_boost_round": 300,
     "early_stopping_rounds": 25,
 }
+
+
+#: The decision policy (docs/models.md): a missed failure costs 5 false alarms. A false alarm is
+#: a technician's visit that finds nothing; a missed failure is an unplanned stop (a repair of
+#: ~8 h, the water not pumped, and the damage of running to failure).
+DEFAULT_COST_POLICY: dict[str, float] = {"missed_failure": 5.0, "false_alarm": 1.0}
+#: What the guards answer at least (above any threshold the policy can choose).
+GUARD_PROBABILITY = 0.5
+#: Readings no running pump produces, each naming the feature it is about (see the docstring).
+GUARDS: list[dict[str, Any]] = [
+    {
+        "name": "running_without_oil_pressure",
+        "feature": "pressao_oleo_bar",
+        "when": {"rotacao_motor_rpm": [500.0, None], "pressao_oleo_bar": [None, 0.5]},
+        "reason": "engine running (>= 500 rpm) with oil pressure below 0.5 bar",
+    },
+    {
+        "name": "alternator_dead_while_running",
+        "feature": "tensao_alternador_v",
+        "when": {"rotacao_motor_rpm": [500.0, None], "tensao_alternador_v": [None, 12.0]},
+        "reason": "engine running (>= 500 rpm) with the alternator below 12 V",
+    },
+    {
+        "name": "battery_below_rest_voltage",
+        "feature": "tensao_bateria_v",
+        "when": {"tensao_bateria_v": [None, 21.0]},
+        "reason": "battery below 21 V: no charged or discharged 24 V battery rests there",
+    },
+]
 
 
 class PumpHistory(Protocol):
@@ -219,6 +267,46 @@ def split_pumps(
     return {name: sorted(pumps) for name, pumps in splits.items()}
 
 
+def fit_calibration(labels: np.ndarray, margins: np.ndarray) -> dict[str, Any]:
+    """Platt scaling of the booster's log-odds on validation pumps: p = σ(a·margin + b).
+
+    Linear in the log-odds, so the TreeSHAP contributions scaled by `a` (and the bias mapped by
+    a·bias + b) still sum exactly to the calibrated log-odds (pumpapi.models.attribution)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if labels.min() == labels.max():
+        return {"method": "platt", "a": 1.0, "b": 0.0, "fitted_on": "identity (one class)"}
+    fit = LogisticRegression(C=1e6, max_iter=1000).fit(margins.reshape(-1, 1), labels)
+    return {
+        "method": "platt",
+        "a": round(float(fit.coef_[0, 0]), 8),
+        "b": round(float(fit.intercept_[0]), 8),
+        "fitted_on": "validation pumps",
+    }
+
+
+def calibrate(margins: np.ndarray, calibration: Mapping[str, Any]) -> np.ndarray:
+    z = float(calibration["a"]) * np.asarray(margins, dtype=np.float64) + float(calibration["b"])
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def choose_cost_threshold(
+    labels: np.ndarray, probabilities: np.ndarray, policy: Mapping[str, float]
+) -> float:
+    """The threshold (at risk when p >= threshold) minimising missed · FN + false_alarm · FP."""
+    order = np.argsort(-probabilities, kind="stable")
+    p, y = probabilities[order], labels[order].astype(np.float64)
+    fp = np.cumsum(1.0 - y)  # alarms on the first k+1 rows
+    fn = y.sum() - np.cumsum(y)
+    cost = policy["false_alarm"] * fp + policy["missed_failure"] * fn
+    last = np.r_[p[1:] != p[:-1], True]  # a threshold can only sit between distinct scores
+    cost = np.where(last, cost, np.inf)
+    k = int(np.argmin(cost))
+    if cost[k] >= policy["missed_failure"] * y.sum():  # never alarming is cheaper
+        return float(min(1.0, p[0] + 1e-6))
+    return float(p[k])
+
+
 def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     """The probability threshold maximising F1 (predict at risk when p ≥ threshold)."""
     from sklearn.metrics import precision_recall_curve
@@ -266,18 +354,51 @@ def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float) ->
     }
 
 
+def linear_logit(params: Mapping[str, Any] | None, features: np.ndarray) -> np.ndarray:
+    """The logistic regression's log-odds of each row (0 without one)."""
+    if not params:
+        return np.zeros(len(features))
+    z = (np.asarray(features, dtype=np.float64) - params["mean"]) / params["scale"]
+    return z @ np.asarray(params["coef"]) + float(params["intercept"])
+
+
+def margins_of(
+    booster: xgboost.Booster, data: Dataset, linear: Mapping[str, Any] | None = None
+) -> np.ndarray:
+    """The model's log-odds: the trees' margin plus the linear part they were boosted from."""
+    trees = booster.inplace_predict(data.features, predict_type="margin").astype(np.float64)
+    return trees + linear_logit(linear, data.features)
+
+
 def fit_booster(
-    train: Dataset, validation: Dataset, hyperparameters: Mapping[str, Any], seed: int, threads: int
+    train: Dataset,
+    validation: Dataset,
+    hyperparameters: Mapping[str, Any],
+    seed: int,
+    threads: int,
+    linear: Mapping[str, Any] | None = None,
 ) -> xgboost.Booster:
     """Fit on train pumps, early-stopped on validation pumps; the booster keeps only the trees
-    up to its best iteration."""
+    up to its best iteration. With `linear` (logistic-regression parameters) the trees are
+    boosted from its log-odds (base margin): they learn what the straight line misses, and
+    early stopping keeps them from doing worse than it on pumps they never saw."""
     params = dict(hyperparameters)
     rounds = int(params.pop("num_boost_round"))
     patience = int(params.pop("early_stopping_rounds"))
     params.update(seed=seed, nthread=threads)
-    dtrain = xgboost.DMatrix(train.features, label=train.labels, feature_names=list(FEATURE_ORDER))
+    if linear:
+        params["base_score"] = 0.5  # margin 0: the trees' sum is the correction alone
+    dtrain = xgboost.DMatrix(
+        train.features,
+        label=train.labels,
+        feature_names=list(FEATURE_ORDER),
+        base_margin=linear_logit(linear, train.features) if linear else None,
+    )
     dvalid = xgboost.DMatrix(
-        validation.features, label=validation.labels, feature_names=list(FEATURE_ORDER)
+        validation.features,
+        label=validation.labels,
+        feature_names=list(FEATURE_ORDER),
+        base_margin=linear_logit(linear, validation.features) if linear else None,
     )
     booster = xgboost.train(
         params,
@@ -302,6 +423,20 @@ def fit_baseline(train: Dataset, seed: int):
 
     baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
     return baseline.fit(train.features, train.labels)
+
+
+def logistic_parameters(pipeline) -> dict[str, Any]:
+    """The fitted baseline (StandardScaler + LogisticRegression) as JSON numbers, so that
+    `pumpapi evaluate` scores it on new fleets without refitting or pickling it."""
+    scaler, logistic = pipeline[0], pipeline[-1]
+    return {
+        "kind": "logistic_regression",
+        "features": list(FEATURE_ORDER),
+        "mean": scaler.mean_.tolist(),
+        "scale": scaler.scale_.tolist(),
+        "coef": logistic.coef_[0].tolist(),
+        "intercept": float(logistic.intercept_[0]),
+    }
 
 
 def compile_predictor(booster: xgboost.Booster, path: Path) -> dict[str, Any] | None:
@@ -408,21 +543,31 @@ def train(
             "the training pumps never fail within the horizon: simulate more pumps or steps"
         )
 
+    baseline = fit_baseline(train_set.every(options.stride), options.seed)
+    linear = logistic_parameters(baseline)
     booster = fit_booster(
         train_set.every(options.stride),
         validation_set.every(options.stride),
         options.hyperparameters,
         options.seed,
         options.threads,
+        linear=linear,
     )
-    threshold = choose_threshold(
-        validation_set.labels, _booster_probabilities(booster, validation_set)
+    calibration = fit_calibration(
+        validation_set.labels, margins_of(booster, validation_set, linear)
     )
-    metrics = evaluate(test_set.labels, _booster_probabilities(booster, test_set), threshold)
+    policy = dict(DEFAULT_COST_POLICY)
+    threshold = choose_cost_threshold(
+        validation_set.labels,
+        calibrate(margins_of(booster, validation_set, linear), calibration),
+        policy,
+    )
+    metrics = evaluate(
+        test_set.labels, calibrate(margins_of(booster, test_set, linear), calibration), threshold
+    )
 
-    baseline = fit_baseline(train_set.every(options.stride), options.seed)
-    baseline_threshold = choose_threshold(
-        validation_set.labels, baseline.predict_proba(validation_set.features)[:, 1]
+    baseline_threshold = choose_cost_threshold(
+        validation_set.labels, baseline.predict_proba(validation_set.features)[:, 1], policy
     )
     baseline_metrics = evaluate(
         test_set.labels, baseline.predict_proba(test_set.features)[:, 1], baseline_threshold
@@ -446,7 +591,23 @@ def train(
         "reference": reference.build(
             {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
         ),
-        "threshold_rule": "at risk when probability >= threshold; maximises F1 on validation pumps",
+        # Each feature's [min, max] on the train pumps: answers outside carry a warning.
+        "trained_ranges": support.describe(
+            {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
+        ),
+        "baseline_model": {
+            **logistic_parameters(baseline),
+            "threshold": round(baseline_threshold, 6),
+        },
+        # The trees are boosted from this logistic regression's log-odds: the model's log-odds
+        # are linear_margin(x) + trees(x), then calibrated (pumpapi.models.xgboost).
+        "linear_margin": linear,
+        "calibration": calibration,
+        "cost_policy": policy,
+        "guards": {"probability": GUARD_PROBABILITY, "rules": GUARDS},
+        "threshold_rule": "at risk when probability >= threshold; minimises "
+        f"{policy['missed_failure']:g} x missed failures + {policy['false_alarm']:g} x false "
+        "alarms on validation pumps (calibrated probabilities)",
         "horizon": {
             "hours": hours,
             "steps": options.horizon_steps,

@@ -129,7 +129,7 @@ def test_info_answers_the_seed_fields_plus_version_metrics_and_checksum(client):
     info = body["model_info"]
     assert body["success"] is True
     seed_fields = {
-        "model_type": "Sequential",
+        "model_type": "Functional",
         "library": "tensorflow.keras",
         "input_shape": [None, 60, 8],
         "output_shape": [None, 2],
@@ -242,3 +242,35 @@ def test_machine_predict_answers_503_when_the_database_is_unreachable(make_app, 
         app.extensions["pumpapi.db"].close()
     _error(response, 503)
     assert response.headers["Retry-After"]
+
+
+def _inside_training(client) -> dict[str, float]:
+    """A reading at the middle of each channel's trained range (from /model/gru/info)."""
+    ranges = client.get("/model/gru/info").get_json()["model_info"]["trained_ranges"]
+    assert sorted(ranges) == sorted(CHANNEL_NAMES)
+    return {name: round((low + high) / 2, 2) for name, (low, high) in ranges.items()}
+
+
+def test_a_reading_inside_the_training_data_carries_no_warning(client):
+    body = client.post("/model/gru/predict", json=_inside_training(client)).get_json()
+    assert body["warnings"] == []
+
+
+def test_a_reading_outside_the_training_data_is_warned_about_and_not_ok(client):
+    reading = _inside_training(client) | {"Oil_P": 20.0, "Recalque": 60.0}
+    response = client.post("/model/gru/predict", json={"readings": [reading] * 60})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    ranges = client.get("/model/gru/info").get_json()["model_info"]["trained_ranges"]
+    assert body["warnings"] == [
+        {
+            "code": "OUT_OF_TRAINING_RANGE",
+            "field": name,
+            "value": value,
+            "trained_range": ranges[name],
+        }
+        for name, value in (("Oil_P", 20.0), ("Recalque", 60.0))
+    ]
+    assert "OK" not in body["status"].values()
+    schema = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert "warnings" in schema["HealthResponse"]["properties"]

@@ -196,3 +196,24 @@ def test_the_documented_value_range_is_the_accepted_one(keras_app):
         assert math.isfinite(answer.get_json()["prediction"])
     refused = client.post("/model/lstm/predict", json={"data": [1.0] * 59 + [1e300]})
     assert refused.status_code == 422 and "data" in refused.get_json()["errors"]
+
+
+def test_a_series_inside_the_training_data_carries_no_warning(client):
+    low, high = client.get("/model/lstm/info").get_json()["model_info"]["trained_ranges"]["data"]
+    body = client.post(PREDICT, json={"data": series(level=(low + high) / 2, seed=5)}).get_json()
+    assert body["warnings"] == []
+
+
+def test_a_series_outside_the_training_data_is_warned_about(client):
+    low, high = client.get("/model/lstm/info").get_json()["model_info"]["trained_ranges"]["data"]
+    data = series(level=high * 100 + 1000, seed=6)
+    body = client.post(PREDICT, json={"data": data}).get_json()
+    assert body["warnings"] == [
+        {
+            "code": "OUT_OF_TRAINING_RANGE",
+            "field": "data",
+            "value": max(data[-60:]),
+            "trained_range": [low, high],
+        }
+    ]
+    assert math.isfinite(body["prediction"])

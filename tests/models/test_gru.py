@@ -16,7 +16,7 @@ from pumpapi.models.gru import WINDOW, HealthIndexModel, pad_window, status_band
 from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore
-from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
+from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES, CHANNELS
 from tests.fixtures.tensorflow import LITERT_CONFIG, loaded_model
 
 
@@ -30,6 +30,13 @@ def random_windows(n: int, seed: int = 0, steps: int = WINDOW) -> np.ndarray:
 
 def loaded(store: ModelStore, config=LITERT_CONFIG) -> HealthIndexModel:
     return loaded_model(store, "gru", config)
+
+
+def trained_windows(model: HealthIndexModel, n: int, seed: int = 0) -> np.ndarray:
+    """Windows of readings spread over each channel's range in the training data."""
+    rng = np.random.default_rng(seed)
+    low, high = model.scaler.data_min, model.scaler.data_max
+    return low + rng.random((n, WINDOW, len(CHANNELS))) * (high - low)
 
 
 class FixedScores:
@@ -71,7 +78,8 @@ def test_status_bands_follow_the_spec_at_their_edges(value, band):
 def test_assessment_rounds_the_index_then_bands_it(keras_trained, scores, indices, status):
     model = loaded(keras_trained.store)
     model.runner = FixedScores(*scores)
-    result = model.assess(random_windows(1)[0])
+    result = model.assess(trained_windows(model, 1)[0])
+    assert result.warnings == []
     assert tuple(result.indices.values()) == indices
     assert tuple(result.status.values()) == status
     assert tuple(result.indices) == ("lubrificacao", "hidraulico")
@@ -144,7 +152,7 @@ def test_litert_outputs_match_keras_within_1e_5(keras_trained):
     stored = keras_trained.store.resolve("gru")
     model = loaded(keras_trained.store)
     reference = keras.models.load_model(stored.file("model.keras"), compile=False)
-    windows = random_windows(32, seed=1)
+    windows = trained_windows(model, 32, seed=1)
     scaled = model.scaler.transform(windows).astype(np.float32)
     expected = np.asarray(reference.predict_on_batch(scaled))
     served = np.concatenate([model.scores(w[np.newaxis]) for w in windows])
@@ -168,7 +176,7 @@ def test_an_unknown_backend_is_refused_at_load(keras_trained):
 def test_info_has_the_seed_fields_and_the_served_checksum(keras_trained):
     info = loaded(keras_trained.store).info()
     stored = keras_trained.store.resolve("gru")
-    assert info["model_type"] == "Sequential"
+    assert info["model_type"] == "Functional"
     assert info["library"] == "tensorflow.keras"
     assert info["input_shape"] == [None, 60, 8]
     assert info["output_shape"] == [None, 2]
@@ -266,3 +274,29 @@ def test_the_runner_follows_batch_shapes_as_they_change(keras_trained):
     np.testing.assert_array_equal(model.runner(windows[:1]), one_by_one[0])
     np.testing.assert_allclose(model.runner(windows[1:]), np.vstack(one_by_one[1:]), atol=1e-6)
     np.testing.assert_array_equal(model.runner(windows[2:]), one_by_one[2])
+
+
+def test_a_window_outside_the_training_data_is_warned_about_and_never_ok(keras_trained):
+    model = loaded(keras_trained.store)
+    model.runner = FixedScores(0.99, 0.99)  # whatever the network says: it never saw this pump
+    window = trained_windows(model, 1)[0]
+    window[-1] = [c.maximum for c in CHANNELS]  # every channel at its physical maximum
+    result = model.assess(window)
+    fields = [w["field"] for w in result.warnings]
+    assert fields == [c for c in CHANNEL_NAMES if BY_NAME[c].maximum > model.trained.ranges[c][1]]
+    assert "Oil_P" in fields and "Recalque" in fields
+    oil = next(w for w in result.warnings if w["field"] == "Oil_P")
+    assert oil["code"] == "OUT_OF_TRAINING_RANGE" and oil["value"] == 20.0
+    assert oil["trained_range"] == list(model.trained.ranges["Oil_P"])
+    assert set(result.status.values()) == {"ATENÇÃO"}
+    assert max(result.indices.values()) < 70
+
+
+def test_the_network_sees_out_of_range_values_clipped_to_the_training_range(keras_trained):
+    model = loaded(keras_trained.store)
+    window = trained_windows(model, 1)[0]
+    beyond = window.copy()
+    beyond[:, 4] = 59.0  # Recalque far above any training value
+    at_edge = window.copy()
+    at_edge[:, 4] = model.scaler.data_max[4]
+    assert np.allclose(model.scores(beyond[np.newaxis]), model.scores(at_edge[np.newaxis]))

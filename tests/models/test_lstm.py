@@ -7,7 +7,11 @@ import pytest
 
 from pumpapi.errors import InvalidInput
 from pumpapi.models.lstm import (
+    FLAT_TAIL,
+    INPUT_CLIP,
+    LEGACY_METHOD,
     MAX_HORIZON,
+    SPREAD_SHARE_FLOOR,
     TARGET_CLIP,
     WINDOW,
     SeriesForecaster,
@@ -16,6 +20,7 @@ from pumpapi.models.lstm import (
     targets,
 )
 from pumpapi.models.store import ModelStore
+from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.tensorflow import loaded_model
 
 
@@ -89,17 +94,40 @@ def test_targets_and_denormalise_are_inverse_for_changes_within_the_clip():
 
 def test_a_jump_no_window_announces_is_clipped_as_a_target():
     windows = np.zeros((1, WINDOW))
-    windows[0, ::2] = 1.0  # spread 0.5
+    windows[0, ::2] = 1.0  # noise of about one unit
     assert targets(windows, np.array([500.0]))[0] == TARGET_CLIP
 
 
-def test_normalised_windows_end_at_zero_in_spread_units():
+def test_normalised_windows_end_at_zero_in_noise_units_at_any_scale():
     windows = np.stack([noisy_series(WINDOW) * 0.05 + 4.0, noisy_series(WINDOW) * 80 + 900])
     inputs, scale = normalise(windows)
     assert inputs.shape == (2, WINDOW, 1) and inputs.dtype == np.float32
     assert np.all(inputs[:, -1, 0] == 0.0)
-    assert inputs[0] == pytest.approx(inputs[1], abs=1e-5)
+    assert inputs[0] == pytest.approx(inputs[1], abs=1e-4)
+    steps = np.abs(np.diff(windows, axis=1))
+    assert scale == pytest.approx(1.4826 * np.median(steps, axis=1) / np.sqrt(2))
+
+
+def test_a_start_in_the_window_keeps_the_noise_as_the_unit():
+    rng = np.random.default_rng(3)
+    window = np.r_[np.zeros(30), 1500 + rng.normal(0, 5, 30)].round()
+    inputs, scale = normalise(window[np.newaxis])
+    # The unit is the noise, floored at 5 % of the spread (here ~37 rpm), not the jump's spread
+    # (~750 rpm), which would make the running noise invisible; the jump itself is clipped.
+    assert scale[0] == pytest.approx(SPREAD_SHARE_FLOOR * window.std())
+    assert inputs.min() == -INPUT_CLIP
+
+
+def test_legacy_versions_are_served_with_the_spread_they_were_trained_with():
+    windows = np.stack([noisy_series(WINDOW) * 80 + 900])
+    _, scale = normalise(windows, LEGACY_METHOD)
     assert scale == pytest.approx(windows.std(axis=1))
+
+
+def test_a_series_that_stopped_moving_is_forecast_to_stay(keras_trained):
+    model = loaded(keras_trained.store)
+    series = np.r_[1500 + np.random.default_rng(0).normal(0, 5, 57).round(), np.zeros(FLAT_TAIL)]
+    assert model.forecast(series, horizon=3).forecast == [0.0, 0.0, 0.0]
 
 
 def test_litert_outputs_match_keras_within_1e_5(keras_trained):
@@ -123,3 +151,20 @@ def test_info_describes_the_model_and_its_held_out_metrics(keras_trained):
     assert (info["timesteps"], info["min_values"], info["max_horizon"]) == (60, 60, MAX_HORIZON)
     assert info["backend"] == "litert" and info["served_artifact"] == "model.tflite"
     assert set(info["metrics"]) >= {"mase", "beats_persistence", "per_channel"}
+
+
+def test_info_says_beyond_which_horizon_the_forecast_has_no_skill(keras_trained):
+    info = loaded(keras_trained.store).info()
+    horizons = info["metrics"]["horizons"]
+    assert info["skill_horizon"] == horizons["skill_horizon"]
+    assert set(info["skill_horizon_per_channel"]) == set(CHANNEL_NAMES)
+    mase = horizons["mase_per_horizon"]
+    assert list(mase) == ["1", "2", "5", "10", "20", "30", "60"]
+    # The skill horizon is the last horizon whose interval lies below 1, every shorter one too.
+    below = [int(h) for h, v in mase.items() if v["ci"][1] is not None and v["ci"][1] < 1.0]
+    expected = 0
+    for h in (1, 2, 5, 10, 20, 30, 60):
+        if h not in below:
+            break
+        expected = h
+    assert info["skill_horizon"] == expected

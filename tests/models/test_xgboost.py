@@ -90,13 +90,17 @@ def test_batch_equals_singles(xgboost_model, xgboost_trained):
 
 def test_predict_equals_booster_predict_on_a_dmatrix(xgboost_model, xgboost_trained):
     rows = _fleet_rows(xgboost_trained)
-    fast = xgboost_model.predict(rows)
+    fast = xgboost_model.predictor(rows)
     reference = xgboost_model.booster.predict(
         xgboost.DMatrix(rows, feature_names=list(FEATURE_ORDER))
     )
     assert np.abs(fast.astype(np.float64) - reference).max() <= TOLERANCE
-    assert fast.shape == (len(rows),) and fast.dtype == np.float32
-    assert ((fast >= 0) & (fast <= 1)).all()
+    # What is answered: the trees' probabilities with the linear part, calibrated and guarded.
+    answered = xgboost_model.predict(rows)
+    expected, _ = xgboost_model.postprocess(rows, reference)
+    assert np.abs(answered.astype(np.float64) - expected).max() <= 1e-5
+    assert answered.shape == (len(rows),) and answered.dtype == np.float32
+    assert ((answered >= 0) & (answered <= 1)).all()
 
 
 def test_label_follows_the_stored_threshold(xgboost_model, xgboost_trained):
@@ -202,7 +206,7 @@ def _random_rows(n: int, seed: int) -> np.ndarray:
 
 
 def _diff(model: FailureRiskModel, rows: np.ndarray) -> float:
-    return float(np.abs(model.predict(rows) - model.booster.inplace_predict(rows)).max())
+    return float(np.abs(model.predictor(rows) - model.booster.inplace_predict(rows)).max())
 
 
 def _store_copy(tmp_path, xgboost_trained):
@@ -255,9 +259,9 @@ def test_compiled_equals_xgboost_on_fleet_readings(xgboost_model, xgboost_traine
 
 def test_compiled_equals_xgboost_one_row_at_a_time(xgboost_model, xgboost_trained):
     rows = np.vstack([_random_rows(100, 3), _fleet_rows(xgboost_trained, limit=100)])
-    batch = xgboost_model.predict(rows)
+    batch = xgboost_model.predictor(rows)
     for i, row in enumerate(rows):
-        one = xgboost_model.predict(row[None, :])  # the library's own one-row entry point
+        one = xgboost_model.predictor(row[None, :])  # the library's own one-row entry point
         assert one.shape == (1,) and one.dtype == np.float32
         reference = xgboost_model.booster.inplace_predict(row[None, :])
         assert abs(float(one[0]) - float(reference[0])) <= TOLERANCE
@@ -331,7 +335,7 @@ def test_a_version_published_without_the_library_is_served_by_xgboost(uncompiled
     assert model.predictor.kind == "xgboost"
     assert "has no compiled predictor" in model.info()["predictor"]["reason"]
     rows = _random_rows(100, 5)
-    np.testing.assert_array_equal(model.predict(rows), model.booster.inplace_predict(rows))
+    np.testing.assert_array_equal(model.predictor(rows), model.booster.inplace_predict(rows))
 
 
 def test_compiled_mode_fails_the_load_naming_why(uncompiled_root, make_app):
@@ -352,7 +356,7 @@ def test_xgboost_mode_never_uses_the_library(xgboost_trained):
     assert model.predictor.kind == "xgboost"
     assert model.info()["predictor"] == {"kind": "xgboost", "reason": "XGBOOST_PREDICTOR=xgboost"}
     rows = _random_rows(100, 6)
-    np.testing.assert_array_equal(model.predict(rows), model.booster.inplace_predict(rows))
+    np.testing.assert_array_equal(model.predictor(rows), model.booster.inplace_predict(rows))
 
 
 def test_compiled_mode_serves_the_library_when_it_is_usable(xgboost_trained):
@@ -407,13 +411,20 @@ def test_a_library_this_process_cannot_trust_leaves_xgboost_answering(
 def test_a_library_that_answers_differently_is_refused_with_an_error(
     tmp_path, xgboost_trained, caplog
 ):
-    """A library built from other trees (here: the booster's first three) passes its checksum
-    but not the comparison with the booster."""
+    """A library built from other trees (here: three fitted to random labels) passes its
+    checksum but not the comparison with the booster."""
     root, version = _store_copy(tmp_path, xgboost_trained)
-    booster = xgboost.Booster()
-    booster.load_model(version / "model.ubj")
+    rng = np.random.default_rng(0)
+    rows = _random_rows(500, 9)
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+        xgboost.DMatrix(
+            rows, label=rng.integers(0, 2, len(rows)), feature_names=list(FEATURE_ORDER)
+        ),
+        3,
+    )
     other = tmp_path / "other.so"
-    assert training.compile_predictor(booster[:3], other) is not None
+    assert training.compile_predictor(booster, other) is not None
     shutil.copyfile(other, version / "predictor.so")
     _edit_metadata(
         version,

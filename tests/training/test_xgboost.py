@@ -146,9 +146,10 @@ def test_threshold_is_chosen_on_validation_pumps(xgboost_trained):
     booster.load_model(xgboost_trained.store.resolve("xgboost").file("model.ubj"))
     dataset = training.build_dataset(xgboost_trained.fleet, meta["horizon"]["steps"])
     validation = dataset.of_pumps(meta["training_data"]["splits"]["validation"]["pumps"])
-    expected = training.choose_threshold(
-        validation.labels, booster.inplace_predict(validation.features)
+    calibrated = training.calibrate(
+        training.margins_of(booster, validation, meta["linear_margin"]), meta["calibration"]
     )
+    expected = training.choose_cost_threshold(validation.labels, calibrated, meta["cost_policy"])
     assert meta["threshold"] == pytest.approx(expected, abs=1e-6)
     assert meta["metrics"]["threshold"] == meta["threshold"]
 

@@ -46,6 +46,7 @@ def _answer(
         "success": True,
         "indices": assessment.indices,
         "status": assessment.status,
+        "warnings": assessment.warnings,
     }
     if explain:
         answer["explanation"] = health_explanation(model, readings)
@@ -105,6 +106,11 @@ class Predict(MethodView):
 
         `indices` are 0–100 (100 = as new); `status` bands them: `OK` ≥ 70, `ATENÇÃO` 40 to
         below 70 (plan an inspection), `ALERTA` < 40 (act now).
+
+        `warnings` lists the channels with a value outside the range of the training data
+        (`OUT_OF_TRAINING_RANGE`, with the value and the trained range); such a window is read
+        with those values clipped to the range, and its indices are capped at 69.99
+        (ATENÇÃO): the model cannot vouch for a pump unlike any it has seen. Empty otherwise.
 
         With `?explain=true` the answer also has `explanation`: for each index, the index
         points each channel accounts for (occlusion against a healthy running pump) and the

@@ -14,6 +14,7 @@ from pumpapi.blueprints.telemetry_fields import (
     loaded_versions_field,
     machine_name_field,
     version_field,
+    warnings_field,
 )
 from pumpapi.extensions.fastpath import NumberRecords
 from pumpapi.extensions.smorest import ResponseSchema, Schema
@@ -163,6 +164,7 @@ class HealthResponseSchema(ResponseSchema):
     success = fields.Boolean(metadata={"example": True})
     indices = fields.Nested(HealthIndicesSchema, metadata={"description": _INDEX_DESCRIPTION})
     status = fields.Nested(HealthStatusSchema, metadata={"description": _STATUS_DESCRIPTION})
+    warnings = warnings_field()
     explanation = fields.Nested(
         HealthExplanationSchema, metadata={"description": "With `explain=true`: why."}
     )
@@ -209,6 +211,12 @@ class HealthModelInfoSchema(Schema):
     feature_order = fields.List(fields.String())
     outputs = fields.List(fields.String(), metadata={"description": "Order of the two outputs."})
     padding = fields.String(metadata={"description": "How short windows are filled."})
+    trained_ranges = fields.Dict(
+        metadata={
+            "description": "Per channel, [min, max] of the training data: a value outside makes "
+            "the answer carry an `OUT_OF_TRAINING_RANGE` warning."
+        }
+    )
     version = fields.String()
     created_at = fields.String(metadata={"description": "When this version entered the store."})
     backend = fields.String(

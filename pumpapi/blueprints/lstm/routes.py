@@ -41,7 +41,11 @@ def _model() -> SeriesForecaster:
 
 
 def _answer(model: SeriesForecaster, result: Forecast, given: int, horizon: int | None):
-    answer: dict[str, Any] = {"success": True, "prediction": result.prediction}
+    answer: dict[str, Any] = {
+        "success": True,
+        "prediction": result.prediction,
+        "warnings": result.warnings,
+    }
     if result.forecast is not None:
         answer["forecast"] = result.forecast
     answer["meta"] = {
@@ -69,6 +73,8 @@ any unit and at any scale. The model reads the last {WINDOW}; each window is cen
 mean and divided by its spread before the model sees it, so the same model forecasts an oil
 pressure around 4 bar and a series in the hundreds. `prediction` is the next value, in the
 series' unit. With `"horizon": h` (1 to 60) the answer also has `forecast`, the next h values.
+`warnings` lists an `OUT_OF_TRAINING_RANGE` (field `data`) when a value read lies outside every
+value of the telemetry the model was trained on (from a pump: outside that channel's range).
 Fewer than {WINDOW} values → 422 "{TOO_SHORT}".
 """
 
@@ -134,7 +140,7 @@ class MachinePredict(MethodView):
             )
         series = window.values[:, CHANNEL_NAMES.index(channel)]
         with timed_inference(model):
-            result = model.forecast(series, horizon)
+            result = model.forecast(series, horizon, channel=channel)
         answer = _answer(model, result, len(series), horizon)
         gaps = np.diff([t.timestamp() for t in window.timestamps])
         interval = float(np.median(gaps)) if len(gaps) else None

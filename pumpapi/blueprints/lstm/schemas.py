@@ -12,6 +12,7 @@ from pumpapi.blueprints.telemetry_fields import (
     loaded_versions_field,
     machine_name_field,
     version_field,
+    warnings_field,
 )
 from pumpapi.extensions.fastpath import numbers
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
@@ -100,6 +101,7 @@ class ForecastResponseSchema(ResponseSchema):
     prediction = fields.Float(
         metadata={"description": "The next value, in the series' unit.", "example": 135.5}
     )
+    warnings = warnings_field()
     forecast = fields.List(
         fields.Float(),
         metadata={
@@ -135,6 +137,32 @@ class ForecasterInfoSchema(Schema):
     min_values = fields.Integer(metadata={"description": "Shortest series accepted."})
     max_horizon = fields.Integer()
     normalisation = fields.String(metadata={"description": "How any scale is handled."})
+    skill_horizon = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The longest horizon (steps ahead) up to which the forecast beats "
+            "persistence on pumps never seen in training (MASE's 95 % interval below 1 at "
+            "every horizon up to it; `metrics.horizons` has MASE per horizon). Beyond it, "
+            "`forecast` values are no better than repeating the last value; 0: no skill.",
+            "example": 10,
+        },
+    )
+    skill_horizon_per_channel = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The same per telemetry channel (a channel may lose its skill "
+            "sooner than the average: e.g. Eng_RPM, whose set-point changes no window "
+            "announces).",
+            "example": {"Eng_RPM": 30, "Oil_P": 60},
+        },
+    )
+    trained_ranges = fields.Dict(
+        metadata={
+            "description": "[min, max] of each channel in the training data, and of all "
+            "channels pooled (`data`, for a posted series): a value read outside makes the "
+            "answer carry an `OUT_OF_TRAINING_RANGE` warning."
+        }
+    )
     file_size_mb = fields.Float(metadata={"description": "Size of the Keras model file."})
     last_modified = fields.String(
         metadata={"description": "When the Keras model was written (UTC)."}

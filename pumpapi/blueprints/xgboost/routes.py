@@ -51,20 +51,37 @@ def _results(
     if model.feature_order != FEATURE_ORDER:
         rows = rows[:, [FEATURE_ORDER.index(name) for name in model.feature_order]]
     with timed_inference(model):
-        probabilities = model.predict(rows)
+        raw = model.predictor(np.asarray(rows, dtype=np.float64))
+        probabilities, guarded = model.postprocess(rows, raw)
     common = {
         "threshold": model.threshold,
         "horizon_hours": (model.metadata.get("horizon") or {}).get("hours"),
         "model_version": model.version.version,
         "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
     }
+    warnings = model.trained_ranges.rows_warnings(rows, model.feature_order)
     results = [
-        {"prediction": prediction, "probability": probability, "at_risk": at_risk, **common}
-        for probability, prediction, at_risk in model.classify(probabilities)
+        {
+            "prediction": prediction,
+            "probability": probability,
+            "at_risk": at_risk,
+            **common,
+            "warnings": found,
+        }
+        for (probability, prediction, at_risk), found in zip(
+            model.classify(probabilities), warnings, strict=True
+        )
     ]
     if explain:
         explanations = risk_explanations(
-            model.booster, rows, model.feature_order, model.feature_channels
+            model.booster,
+            rows,
+            model.feature_order,
+            model.feature_channels,
+            calibration=model.calibration,
+            linear=model.linear,
+            answered=probabilities,
+            guarded=guarded,
         )
         for result, explanation in zip(results, explanations, strict=True):
             result["explanation"] = explanation
@@ -123,7 +140,11 @@ class Predict(MethodView):
         `tensao_bateria_v` (battery voltage, V) and `tensao_alternador_v` (alternator voltage, V).
         The answer's `probability` is P(failure within `horizon_hours`), and `prediction` is
         `Risco de Falha Iminente` when it reaches the model's `threshold` (chosen at training
-        to maximise F1 on validation pumps), `Operação Saudável` otherwise.
+        for the lowest expected cost of its `cost_policy`: docs/models.md), `Operação Saudável`
+        otherwise. The probability is calibrated; readings no healthy running pump gives (no
+        oil pressure or a dead alternator while running, a battery below 21 V) are never
+        answered healthy. `warnings` lists the features outside the training data's range
+        (`OUT_OF_TRAINING_RANGE`, with the trained [min, max]); empty otherwise.
 
         A batch `{"instances": [reading, ...]}` (1 to MAX_BATCH_SIZE readings) is answered with
         `results`, one per reading, in the same order. Values outside a sensor's physical range,

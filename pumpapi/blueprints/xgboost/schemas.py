@@ -16,6 +16,7 @@ from pumpapi.blueprints.telemetry_fields import (
     loaded_versions_field,
     machine_name_field,
     version_field,
+    warnings_field,
 )
 from pumpapi.extensions.fastpath import NumberRecords
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
@@ -144,7 +145,7 @@ class RiskResultSchema(Schema):
     threshold = fields.Float(
         metadata={
             "description": "Decision threshold of this model version, chosen at training on "
-            "validation pumps (maximum F1).",
+            "validation pumps: the lowest expected cost of its `cost_policy` (docs/models.md).",
         }
     )
     horizon_hours = fields.Float(
@@ -160,6 +161,7 @@ class RiskResultSchema(Schema):
     explanation = fields.Nested(
         RiskExplanationSchema, metadata={"description": "With `explain=true`: why."}
     )
+    warnings = warnings_field()
 
 
 class RiskPredictResponseSchema(ResponseSchema):
@@ -248,6 +250,20 @@ class RiskModelInfoSchema(Schema):
             "f1/precision/recall at `threshold`, base_rate; `baseline` holds the same for a "
             "logistic regression."
         }
+    )
+    trained_ranges = fields.Dict(
+        metadata={"description": "Each feature's [min, max] in the training data."}
+    )
+    calibration = fields.Dict(allow_none=True)
+    cost_policy = fields.Dict(allow_none=True)
+    guards = fields.Dict(allow_none=True)
+    evaluation = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "`pumpapi evaluate xgboost` on independent simulated fleets: per "
+            "scenario, each metric as {value, ci: [lo, hi]} (95 % bootstrap over pumps) beside "
+            "the baselines'; null until evaluated."
+        },
     )
     features = fields.List(fields.Nested(RiskFeatureInfoSchema))
     feature_order = fields.List(fields.String())

@@ -1,0 +1,310 @@
+"""Evaluation of the GRU health indices on a fleet it never saw, against the trivial answers.
+
+Windows are cut from every pump of an independent fleet (simulated with a seed training never
+uses) every `stride` minutes; the served answer (`HealthIndexModel.indices`: clipped inputs,
+capped indices) is compared with the simulator's true health at each window's last reading.
+Every figure comes with a bootstrap confidence interval over pumps (pumpapi.evaluation.stats):
+the windows of one pump are not independent (a fault lasts days), pumps are. The contract is
+pumpapi.evaluation's.
+
+Baselines, fitted on the version's training pumps (simulated again from its metadata):
+- `constant`: the training windows' median index (the best constant for the MAE);
+- `window_statistics_gbm`: a gradient-boosted regressor on per-channel window statistics
+  (mean, spread, min, max, last value, last minus first), one per index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pumpapi.evaluation import stats
+from pumpapi.models.gru import ATTENTION_FROM, INDICES, OK_FROM, WINDOW
+from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
+
+#: Minutes between consecutive evaluated windows of a pump (as training's).
+STRIDE = 120
+#: The goals of issue 10 (index points; shares of windows).
+MAE_GOAL = 4.0
+ALERT_RECALL_GOAL = 0.8
+ATTENTION_RECALL_GOAL = 0.9
+
+
+@dataclass
+class FleetWindows:
+    """Windows (n, 60, 8), true indices (n, 2) in 0–100, the pump of each (n,), and whether the
+    pump was running at the window's last reading (n,)."""
+
+    inputs: np.ndarray
+    truth: np.ndarray
+    pump: np.ndarray
+    running: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def fleet_windows(fleet: Sequence[Any], stride: int = STRIDE) -> FleetWindows:
+    """Every `stride`-th full window of each pump, with its true health and running state."""
+    inputs, truth, pump, running = [], [], [], []
+    for number, history in enumerate(fleet):
+        readings = np.asarray(history.readings, dtype=np.float64)
+        ends = np.arange(WINDOW - 1, len(readings), stride)
+        index = ends[:, np.newaxis] - np.arange(WINDOW - 1, -1, -1)
+        inputs.append(readings[index])
+        truth.append(
+            np.stack([history.lubrication_health[ends], history.hydraulic_health[ends]], axis=1)
+        )
+        pump.append(np.full(len(ends), number))
+        running.append(np.asarray(history.running, dtype=bool)[ends])
+    return FleetWindows(
+        np.concatenate(inputs),
+        np.concatenate(truth),
+        np.concatenate(pump),
+        np.concatenate(running),
+    )
+
+
+def window_statistics(inputs: np.ndarray) -> np.ndarray:
+    """Per-channel statistics of each window (n, 60, 8) -> (n, 48): mean, standard deviation,
+    min, max, last value, last minus first."""
+    return np.concatenate(
+        [
+            inputs.mean(axis=1),
+            inputs.std(axis=1),
+            inputs.min(axis=1),
+            inputs.max(axis=1),
+            inputs[:, -1, :],
+            inputs[:, -1, :] - inputs[:, 0, :],
+        ],
+        axis=1,
+    )
+
+
+def fit_baselines(train: FleetWindows, seed: int = 0) -> dict[str, Callable[[np.ndarray], Any]]:
+    """The trivial answers, fitted on `train`: name -> windows (n, 60, 8) -> indices (n, 2)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    median = np.median(train.truth, axis=0)
+    features = window_statistics(train.inputs)
+    regressors = [
+        HistGradientBoostingRegressor(loss="absolute_error", max_iter=200, random_state=seed).fit(
+            features, train.truth[:, k]
+        )
+        for k in range(len(INDICES))
+    ]
+
+    def gbm(inputs: np.ndarray) -> np.ndarray:
+        stats = window_statistics(inputs)
+        return np.clip(np.stack([r.predict(stats) for r in regressors], axis=1), 0.0, 100.0)
+
+    return {
+        "constant": lambda inputs: np.broadcast_to(median, (len(inputs), len(INDICES))),
+        "window_statistics_gbm": gbm,
+    }
+
+
+def _statistics(
+    predicted: np.ndarray, data: FleetWindows, n_pumps: int
+) -> dict[str, stats.Statistic]:
+    """Per index: MAE (all windows, running, stopped), recall of ALERTA and of ATENÇÃO-or-worse,
+    and the share of truly OK windows answered below OK (false alarms), as pooled ratios."""
+    predicted = np.asarray(predicted, dtype=np.float64)
+    errors = np.abs(predicted - data.truth)
+    ones = np.ones(len(data))
+
+    def per_pump(values: np.ndarray) -> np.ndarray:
+        return stats.per_pump_sums(np.asarray(values, dtype=np.float64), data.pump, n_pumps)
+
+    out: dict[str, stats.Statistic] = {}
+    for k, name in enumerate(INDICES):
+        truth, answer = data.truth[:, k], predicted[:, k]
+        alert, attention = truth < ATTENTION_FROM, truth < OK_FROM
+        pairs = {
+            "mae": (errors[:, k], ones),
+            "mae_running": (errors[:, k] * data.running, data.running),
+            "mae_stopped": (errors[:, k] * ~data.running, ~data.running),
+            "recall_alerta": (alert & (answer < ATTENTION_FROM), alert),
+            "recall_atencao_or_worse": (attention & (answer < OK_FROM), attention),
+            "false_alarms_on_ok": (~attention & (answer < OK_FROM), ~attention),
+        }
+        for metric, (num, den) in pairs.items():
+            out[f"{name}.{metric}"] = stats.ratio(per_pump(num), per_pump(den))
+    return out
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{"lubrificacao.mae": x} -> {"lubrificacao": {"mae": x}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():
+        index, metric = key.split(".", 1)
+        out.setdefault(index, {})[metric] = value
+    return out
+
+
+def score(
+    predicted: np.ndarray, data: FleetWindows, *, resamples: int, seed: int
+) -> dict[str, Any]:
+    """The metrics of `_statistics` with bootstrap intervals over pumps."""
+    n_pumps = int(data.pump.max()) + 1
+    flat = stats.bootstrap(
+        _statistics(predicted, data, n_pumps), n_pumps, resamples=resamples, seed=seed
+    )
+    return _nested(flat)
+
+
+def impossible_windows() -> dict[str, np.ndarray]:
+    """Windows no healthy pump shows, which must never be rated OK (issue 10's behaviour)."""
+    nominal = np.array([c.nominal for c in CHANNELS])
+    suction = CHANNEL_NAMES.index("Succao")
+    cavitating = np.repeat(nominal[np.newaxis], WINDOW, axis=0)
+    cavitating[:, suction] = -0.8
+    return {
+        "every_channel_at_its_maximum": np.repeat(
+            np.array([[c.maximum for c in CHANNELS]]), WINDOW, axis=0
+        ),
+        "suction_at_minus_0_8_bar": cavitating,
+    }
+
+
+def training_fleet(metadata: dict[str, Any]) -> list[Any]:
+    """The pumps the version was trained on (its metadata's simulator run and train pumps),
+    simulated again with the current simulator: the baselines learn from the same pumps."""
+    from pumpapi.simulator import simulate_fleet
+
+    run = metadata["training"]["simulator"]
+    names = set(metadata["training"]["pumps"]["train"])
+    fleet = simulate_fleet(run["pumps"], run["steps"], seed=run["seed"])
+    return [p for p in fleet if p.name in names]
+
+
+def _goal(goal: str, scenario: str, met: bool, **measured: Any) -> dict[str, Any]:
+    return {"goal": goal, "scenario": scenario, "met": bool(met), "measured": measured}
+
+
+def evaluate(
+    model: Any,
+    *,
+    fleets: Callable[[str], Sequence[Any]],
+    scenarios: list[str],
+    resamples: int,
+    seed: int,
+    stride: int = STRIDE,
+    baseline_fleet: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """The served model (`model.indices`) against its baselines on each scenario's fleet
+    (pumpapi.evaluation's contract). Baselines are fitted on the version's training pumps
+    (or `baseline_fleet`)."""
+    train = fleet_windows(
+        baseline_fleet if baseline_fleet is not None else training_fleet(model.metadata), stride
+    )
+    baselines = fit_baselines(train, seed=seed)
+    results: dict[str, Any] = {}
+    goals: list[dict[str, Any]] = []
+    plots: dict[str, Any] = {}
+    for scenario in scenarios:
+        data = fleet_windows(fleets(scenario), stride)
+        predicted = _batched(model.indices, data.inputs)
+        ours = score(predicted, data, resamples=resamples, seed=seed)
+        theirs = {
+            name: score(answer(data.inputs), data, resamples=resamples, seed=seed)
+            for name, answer in baselines.items()
+        }
+        results[scenario] = {
+            "rows": len(data),
+            "pumps": int(data.pump.max()) + 1,
+            "stride_minutes": stride,
+            "running_share": round(float(data.running.mean()), 3),
+            "windows_alerta": {
+                n: int((data.truth[:, k] < ATTENTION_FROM).sum()) for k, n in enumerate(INDICES)
+            },
+            "windows_atencao_or_worse": {
+                n: int((data.truth[:, k] < OK_FROM).sum()) for k, n in enumerate(INDICES)
+            },
+            "metrics": ours,
+            "baselines": theirs,
+        }
+        if scenario == scenarios[0]:
+            keep = np.random.default_rng(seed).choice(
+                len(data), min(2000, len(data)), replace=False
+            )
+            plots["predicted_vs_true"] = {
+                name: {
+                    "true": np.round(data.truth[keep, k], 2).tolist(),
+                    "predicted": np.round(predicted[keep, k], 2).tolist(),
+                }
+                for k, name in enumerate(INDICES)
+            }
+        for name in INDICES:
+            m, const, gbm = (
+                ours[name],
+                theirs["constant"][name],
+                theirs["window_statistics_gbm"][name],
+            )
+            goals += [
+                _goal(
+                    f"{name}: MAE ≤ {MAE_GOAL}",
+                    scenario,
+                    m["mae"]["value"] <= MAE_GOAL,
+                    mae=m["mae"],
+                ),
+                _goal(
+                    f"{name}: recall of ALERTA ≥ {ALERT_RECALL_GOAL}",
+                    scenario,
+                    (m["recall_alerta"]["value"] or 0) >= ALERT_RECALL_GOAL,
+                    recall=m["recall_alerta"],
+                ),
+                _goal(
+                    f"{name}: recall of ATENÇÃO-or-worse ≥ {ATTENTION_RECALL_GOAL}",
+                    scenario,
+                    (m["recall_atencao_or_worse"]["value"] or 0) >= ATTENTION_RECALL_GOAL,
+                    recall=m["recall_atencao_or_worse"],
+                ),
+                _goal(
+                    f"{name}: MAE below the constant's",
+                    scenario,
+                    m["mae"]["value"] < const["mae"]["value"],
+                    model=m["mae"],
+                    constant=const["mae"],
+                ),
+                _goal(
+                    f"{name}: MAE below the window-statistics GBM's",
+                    scenario,
+                    m["mae"]["value"] < gbm["mae"]["value"],
+                    model=m["mae"],
+                    window_statistics_gbm=gbm["mae"],
+                ),
+                _goal(
+                    f"{name}: stopped-pump windows no worse than running ones",
+                    scenario,
+                    (m["mae_stopped"]["value"] or 0) <= (m["mae_running"]["ci"][1] or 0),
+                    stopped=m["mae_stopped"],
+                    running=m["mae_running"],
+                ),
+            ]
+    behaviour = {}
+    for name, window in impossible_windows().items():
+        answer = _batched(model.indices, window[np.newaxis])[0]
+        behaviour[name] = {
+            index: round(float(v), 2) for index, v in zip(INDICES, answer, strict=True)
+        }
+    goals.append(
+        _goal(
+            "impossible windows never rated OK",
+            "behaviour",
+            all(v < OK_FROM for per_index in behaviour.values() for v in per_index.values()),
+            **behaviour,
+        )
+    )
+    return {"scenarios": results, "impossible_windows": behaviour, "goals": goals, "plots": plots}
+
+
+def _batched(
+    indices: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, size: int = 4096
+) -> np.ndarray:
+    return np.concatenate(
+        [np.asarray(indices(inputs[i : i + size])) for i in range(0, len(inputs), size)]
+    )
