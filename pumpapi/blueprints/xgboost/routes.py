@@ -14,7 +14,6 @@ from pumpapi.blueprints.explanation_fields import PredictQuerySchema
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
-from pumpapi.models.attribution import risk_explanations
 from pumpapi.models.timing import timed_inference
 from pumpapi.models.xgboost import FEATURE_ORDER, FailureRiskModel
 
@@ -73,16 +72,7 @@ def _results(
         )
     ]
     if explain:
-        explanations = risk_explanations(
-            model.booster,
-            rows,
-            model.feature_order,
-            model.feature_channels,
-            calibration=model.calibration,
-            linear=model.linear,
-            answered=probabilities,
-            guarded=guarded,
-        )
+        explanations = model.explain(rows, probabilities, guarded)
         for result, explanation in zip(results, explanations, strict=True):
             result["explanation"] = explanation
     return results
