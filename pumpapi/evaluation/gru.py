@@ -181,10 +181,6 @@ def training_fleet(metadata: dict[str, Any]) -> list[Any]:
     return [p for p in fleet if p.name in names]
 
 
-def _goal(goal: str, scenario: str, met: bool, **measured: Any) -> dict[str, Any]:
-    return {"goal": goal, "scenario": scenario, "met": bool(met), "measured": measured}
-
-
 def evaluate(
     model: Any,
     *,
@@ -245,39 +241,39 @@ def evaluate(
                 theirs["window_statistics_gbm"][name],
             )
             goals += [
-                _goal(
+                stats.goal(
                     f"{name}: MAE ≤ {MAE_GOAL}",
                     scenario,
                     m["mae"]["value"] <= MAE_GOAL,
                     mae=m["mae"],
                 ),
-                _goal(
+                stats.goal(
                     f"{name}: recall of ALERTA ≥ {ALERT_RECALL_GOAL}",
                     scenario,
                     (m["recall_alerta"]["value"] or 0) >= ALERT_RECALL_GOAL,
                     recall=m["recall_alerta"],
                 ),
-                _goal(
+                stats.goal(
                     f"{name}: recall of ATENÇÃO-or-worse ≥ {ATTENTION_RECALL_GOAL}",
                     scenario,
                     (m["recall_atencao_or_worse"]["value"] or 0) >= ATTENTION_RECALL_GOAL,
                     recall=m["recall_atencao_or_worse"],
                 ),
-                _goal(
+                stats.goal(
                     f"{name}: MAE below the constant's",
                     scenario,
                     m["mae"]["value"] < const["mae"]["value"],
                     model=m["mae"],
                     constant=const["mae"],
                 ),
-                _goal(
+                stats.goal(
                     f"{name}: MAE below the window-statistics GBM's",
                     scenario,
                     m["mae"]["value"] < gbm["mae"]["value"],
                     model=m["mae"],
                     window_statistics_gbm=gbm["mae"],
                 ),
-                _goal(
+                stats.goal(
                     f"{name}: stopped-pump windows no worse than running ones",
                     scenario,
                     (m["mae_stopped"]["value"] or 0) <= (m["mae_running"]["ci"][1] or 0),
@@ -292,7 +288,7 @@ def evaluate(
             index: round(float(v), 2) for index, v in zip(INDICES, answer, strict=True)
         }
     goals.append(
-        _goal(
+        stats.goal(
             "impossible windows never rated OK",
             "behaviour",
             all(v < OK_FROM for per_index in behaviour.values() for v in per_index.values()),

@@ -130,10 +130,6 @@ def skill_horizons(per_horizon: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def _goal(goal: str, scenario: str, met: bool, **measured: Any) -> dict[str, Any]:
-    return {"goal": goal, "scenario": scenario, "met": bool(met), "measured": measured}
-
-
 def evaluate(
     model: Any,
     *,
@@ -227,25 +223,25 @@ def evaluate(
             key=lambda v: v["value"],
         )
         goals += [
-            _goal(
+            stats.goal(
                 f"MASE < {MASE_GOAL} overall",
                 scenario,
                 everything["overall"]["value"] < MASE_GOAL,
                 mase=everything["overall"],
             ),
-            _goal(
+            stats.goal(
                 "MASE < 1 on every channel",
                 scenario,
                 worst["value"] < 1.0,
                 per_channel=everything["per_channel"],
             ),
-            _goal(
+            stats.goal(
                 "MASE < 1 on every channel, windows with a start or stop",
                 scenario,
                 worst_switching["value"] < 1.0,
                 per_channel=switching["per_channel"],
             ),
-            _goal(
+            stats.goal(
                 "skill per horizon reported, with the horizon beyond which there is none",
                 scenario,
                 True,

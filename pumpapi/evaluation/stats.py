@@ -40,6 +40,11 @@ def pump_weights(n_pumps: int, resamples: int, seed: int) -> np.ndarray:
     return weights
 
 
+def goal(goal: str, scenario: str, met: bool, **measured: Any) -> dict[str, Any]:
+    """One goal of the issue as an evaluation reports it: met or not, with what was measured."""
+    return {"goal": goal, "scenario": scenario, "met": bool(met), "measured": measured}
+
+
 def _rounded(x: float | None, digits: int) -> float | None:
     if x is None or not np.isfinite(x):
         return None

@@ -13,7 +13,6 @@ import json
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,8 +22,9 @@ import pytest
 import requests
 
 from pumpapi import db
-from pumpapi.stack import NginxConfig, NginxProcess, free_port
+from pumpapi.stack import NginxProcess
 from tests.fixtures.db import pump_history
+from tests.fixtures.nginx import start_nginx, stop_nginx
 from tests.integration.load import READING, Load
 
 pytestmark = pytest.mark.integration
@@ -68,28 +68,13 @@ def stack(gunicorn_server):
             gunicorn_server({"PUMPAPI_ACCESS_LOG": "/dev/null", **env}, workers=workers)
             for env in envs
         ]
-        # nginx's workers run as `nobody`: a fresh 0755 directory, not pytest's 0700 tmp_path.
-        runtime_dir = Path(tempfile.mkdtemp(prefix="pumpapi-isolation-"))
-        runtime_dir.chmod(0o755)
-        config = NginxConfig(
-            upstreams=[f"127.0.0.1:{i.port}" for i in instances],
-            listen=f"127.0.0.1:{free_port()}",
-            runtime_dir=str(runtime_dir),
-            error_log=str(runtime_dir / "error.log"),
-            access_log=str(runtime_dir / "access.log"),
-            worker_processes="1",
-            metrics_allow=("10.0.0.0/8",),
-            fail_timeout="1s",
-        )
-        nginx = NginxProcess(runtime_dir, config)
-        nginx.start()
+        nginx, runtime_dir = start_nginx(instances, "pumpapi-isolation-")
         started.append((nginx, runtime_dir))
         return Stack(nginx, instances, runtime_dir)
 
     yield start
     for nginx, runtime_dir in started:
-        nginx.stop()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        stop_nginx(nginx, runtime_dir)
 
 
 def _assert_envelope(response, code: int) -> dict:

@@ -10,9 +10,7 @@ import gzip
 import http.client
 import json
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -22,8 +20,9 @@ import psutil
 import pytest
 import requests
 
-from pumpapi.stack import NginxConfig, NginxProcess, free_port
+from pumpapi.stack import NginxProcess
 from tests.fixtures.gunicorn import worker_holds
+from tests.fixtures.nginx import start_nginx, stop_nginx
 from tests.integration.load import READING, Load
 
 pytestmark = pytest.mark.integration
@@ -56,27 +55,9 @@ def proxy(gunicorn_server, xgboost_trained, database_url):
         "PUMPAPI_MODEL_FAMILIES": "xgboost",
     }
     instances = [gunicorn_server(env, workers=1) for _ in range(2)]
-    # nginx's workers drop root for `nobody`, who must reach the temp files: pytest's tmp_path
-    # (0700) would not do, a fresh 0755 directory under /tmp does.
-    runtime_dir = Path(tempfile.mkdtemp(prefix="pumpapi-nginx-"))
-    runtime_dir.chmod(0o755)
-    config = NginxConfig(
-        upstreams=[f"127.0.0.1:{i.port}" for i in instances],
-        listen=f"127.0.0.1:{free_port()}",
-        runtime_dir=str(runtime_dir),
-        error_log=str(runtime_dir / "error.log"),
-        access_log=str(runtime_dir / "access.log"),
-        worker_processes="1",
-        # Nothing may read /metrics through this nginx: the tests come from 127.0.0.1.
-        metrics_allow=("10.0.0.0/8",),
-        # Back in rotation one second after a failure (5 s in production).
-        fail_timeout="1s",
-    )
-    nginx = NginxProcess(runtime_dir, config)
-    nginx.start()
+    nginx, runtime_dir = start_nginx(instances, "pumpapi-nginx-")
     yield Proxy(nginx, instances, runtime_dir)
-    nginx.stop()
-    shutil.rmtree(runtime_dir, ignore_errors=True)
+    stop_nginx(nginx, runtime_dir)
 
 
 def _kill_instance(server) -> None:
