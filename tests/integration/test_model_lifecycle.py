@@ -4,11 +4,8 @@ failed request, pinned per request, and still serving when the bucket goes away.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
 import boto3
 import pytest
@@ -16,7 +13,7 @@ import requests
 from click.testing import CliRunner
 
 from pumpapi.cli import main
-from pumpapi.stack import NginxConfig, NginxProcess, free_port
+from tests.fixtures.nginx import start_nginx, stop_nginx
 from tests.fixtures.objectstore import S3Server
 from tests.integration.test_promotion import READING, Load
 
@@ -62,22 +59,7 @@ def test_train_serve_promote_roll_back_and_survive_the_bucket(
         )
         for n in range(2)
     ]
-    runtime = Path(tempfile.mkdtemp(prefix="pumpapi-nginx-"))
-    runtime.chmod(0o755)
-    nginx = NginxProcess(
-        runtime,
-        NginxConfig(
-            upstreams=[f"127.0.0.1:{i.port}" for i in instances],
-            listen=f"127.0.0.1:{free_port()}",
-            runtime_dir=str(runtime),
-            error_log=str(runtime / "error.log"),
-            access_log=str(runtime / "access.log"),
-            worker_processes="1",
-            metrics_allow=("10.0.0.0/8",),
-            fail_timeout="1s",
-        ),
-    )
-    nginx.start()
+    nginx, runtime = start_nginx(instances, "pumpapi-nginx-")
     url = f"http://{nginx.config.listen}"
     try:
         pinned = requests.post(f"{url}/model/xgboost/predict?version=candidate", json=READING)
@@ -119,5 +101,4 @@ def test_train_serve_promote_roll_back_and_survive_the_bucket(
         answer = requests.post(f"{cached.url}/model/xgboost/predict", json=READING)
         assert answer.status_code == 200 and answer.headers["X-Model-Version"] == "1"
     finally:
-        nginx.stop()
-        shutil.rmtree(runtime, ignore_errors=True)
+        stop_nginx(nginx, runtime)
