@@ -182,6 +182,10 @@ def train_gru(
     }
     log.info("gru held-out MAE %s", metrics["held_out"]["mae"])
 
+    train_channels = {
+        name: np.concatenate([p.readings[:, c] for p in split.train])
+        for c, name in enumerate(CHANNEL_NAMES)
+    }
     return publish(
         store,
         FAMILY,
@@ -196,18 +200,11 @@ def train_gru(
             "feature_order": list(CHANNEL_NAMES),
             "outputs": list(INDICES),
             "scaler": SCALER_FILE,
-            # Each channel's distribution in the train pumps' windows, for drift.
-            "reference": reference.build(
-                {name: train.inputs[:, :, c] for c, name in enumerate(CHANNEL_NAMES)}
-            ),
-            # Each channel's [min, max] over the train pumps' readings: inputs beyond are
-            # answered with a warning (and the scaler's range, which is the same, clips them).
-            "trained_ranges": support.describe(
-                {
-                    name: np.concatenate([p.readings[:, c] for p in split.train])
-                    for c, name in enumerate(CHANNEL_NAMES)
-                }
-            ),
+            # Each channel's distribution in the train pumps' readings, for drift.
+            "reference": reference.build(train_channels),
+            # Each channel's [min, max] over the same readings: inputs beyond are answered with
+            # a warning (and the scaler's range, which is the same, clips them).
+            "trained_ranges": support.describe(train_channels),
             "metrics": metrics,
             "training": run_record(split, (train, validation, test), fit, started, config),
         },

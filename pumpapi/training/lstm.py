@@ -204,6 +204,10 @@ def train_lstm(
 
     metrics["horizons"] = horizon_skill(next_values, split.held_out)
 
+    train_channels = {
+        name: np.concatenate([p.readings[:, c] for p in split.train])
+        for c, name in enumerate(CHANNEL_NAMES)
+    }
     return publish(
         store,
         FAMILY,
@@ -215,20 +219,12 @@ def train_lstm(
             "each window taken relative to its last value, in units of its own noise.",
             "timesteps": WINDOW,
             "normalisation_method": NORMALISATION_METHOD,
-            # Each channel's distribution in the train pumps' series, for drift.
-            "reference": reference.build(
-                {name: train.windows[train.channel == c] for c, name in enumerate(CHANNEL_NAMES)}
-            ),
-            # [min, max] of each channel in the train pumps' readings, and of all of them pooled
-            # (a posted series, whose channel is not known): beyond, answers carry a warning.
+            # Each channel's distribution in the train pumps' readings, for drift.
+            "reference": reference.build(train_channels),
+            # [min, max] of each channel in the same readings, and of all of them pooled (a
+            # posted series, whose channel is not known): beyond, answers carry a warning.
             "trained_ranges": support.describe(
-                {
-                    SERIES_INPUT: np.concatenate([p.readings.ravel() for p in split.train]),
-                    **{
-                        name: np.concatenate([p.readings[:, c] for p in split.train])
-                        for c, name in enumerate(CHANNEL_NAMES)
-                    },
-                }
+                {SERIES_INPUT: np.concatenate(list(train_channels.values())), **train_channels}
             ),
             "metrics": metrics,
             "training": run_record(

@@ -575,6 +575,7 @@ def train(
     fitted = time.perf_counter()
 
     hours = options.horizon_hours
+    train_columns = {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
     metadata: dict[str, Any] = {
         "name": NAME,
         "description": f"P(failure within {hours:g} h) of a diesel motor pump from one reading "
@@ -588,13 +589,9 @@ def train(
         "labels": dict(LABELS),
         "threshold": round(threshold, 6),
         # Each feature's distribution on the train pumps: what drift is measured against.
-        "reference": reference.build(
-            {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
-        ),
+        "reference": reference.build(train_columns),
         # Each feature's [min, max] on the train pumps: answers outside carry a warning.
-        "trained_ranges": support.describe(
-            {name: train_set.features[:, i] for i, name in enumerate(FEATURE_ORDER)}
-        ),
+        "trained_ranges": support.describe(train_columns),
         "baseline_model": {
             **logistic_parameters(baseline),
             "threshold": round(baseline_threshold, 6),
