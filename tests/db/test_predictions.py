@@ -85,6 +85,24 @@ def test_every_family_route_and_batch_row_is_recorded(logged_app, database_url):
     assert found[4]["output"]["indices"] == health.get_json()["indices"]
 
 
+def test_a_client_string_postgresql_cannot_store_never_loses_the_flush(logged_app, database_url):
+    """jsonb refuses the escape \\u0000 and text refuses NUL: one such string (an inference
+    protocol id is echoed back) must not make COPY drop every row written with it."""
+    client = logged_app.test_client()
+    log = predictions.of(logged_app)
+    v2 = client.post(
+        "/v2/models/xgboost/infer",
+        json={"id": "a\u0000b", "inputs": [{"name": "features", "datatype": "FP32",
+              "shape": [1, 4], "data": [1800, 4.5, 24.1, 27.8]}]},
+    )  # fmt: skip
+    assert v2.status_code == 200, v2.get_json()
+    client.post("/model/xgboost/predict", json=READING)
+    assert log.flush() == 2 and log.dropped == 0
+    found = rows(database_url)
+    assert found[0]["inputs"]["id"] == "a\ufffdb" and found[0]["output"]["id"] == "a\ufffdb"
+    assert found[1]["inputs"] == READING
+
+
 def test_rows_land_in_the_day_partition_and_old_partitions_are_dropped(logged_app, database_url):
     client = logged_app.test_client()
     log = predictions.of(logged_app)
