@@ -2,12 +2,12 @@
 
     python -m bench.fleet_page [--pumps 200] [--var-dir var/bench-fleet]
 
-`make bench` measures /fleet under gunicorn on its cached 10M-reading fleet, whose readings are
-months old (every pump stale: the day's trend finds no readings). This one loads `--pumps`
-pumps with a day of readings ending now (cached under --var-dir, reloaded when older than an
-hour), so the trend is computed on demand for every pump, and times /fleet through the app's
-own Server-Timing header: the first request (cold: pool, caches), then the median of ten.
-Models are the bench's (trained into --var-dir/models when missing).
+The bench's own fleet (10M readings) is months old: every pump would be stale and the day's
+trend would find no readings. This loads `--pumps` pumps with a day of readings ending now
+(cached in the database "fleet", reloaded when older than an hour), so the trend is computed
+on demand for every pump, and times /fleet through the app's own Server-Timing header: the
+first request (cold: pool, caches), then the median of ten. `make bench` runs `measure` on its
+own cluster; alone, models are the bench's (trained into --var-dir/models when missing).
 """
 
 from __future__ import annotations
@@ -43,46 +43,54 @@ def main(argv: list[str] | None = None) -> dict:
         cluster.stop()
     cluster.start()
     try:
-        cluster.create_database("fleet")
-        url = cluster.url("fleet")
-        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-        with psycopg.connect(url, autocommit=True) as conn:
-            db.migrate(conn)
-            latest = conn.execute("SELECT max(ts) FROM readings").fetchone()[0]
-            pumps = conn.execute("SELECT count(*) FROM pumps").fetchone()[0]
-            if latest is None or now - latest > dt.timedelta(hours=1) or pumps != args.pumps:
-                conn.execute("TRUNCATE pumps CASCADE")
-                latest = None
-        if latest is None:
-            start = now - dt.timedelta(minutes=1439)
-            db.copy_fleet(url, simulator.simulate_fleet(args.pumps, 1440, seed=0, start=start))
-        app = create_app({"DATABASE_URL": url, "MODEL_STORE": str(store), "PREDICTION_LOG": False})
-        client = app.test_client()
-
-        def server_ms() -> tuple[float, float]:
-            """(server time, this thread's CPU time) of one /fleet, in ms: the difference is
-            time spent waiting, mostly for PostgreSQL (and for the CPU on a busy machine)."""
-            started = time.thread_time()
-            answer = client.get("/fleet")
-            assert answer.status_code == 200, answer.status_code
-            cpu = (time.thread_time() - started) * 1000
-            return float(answer.headers["Server-Timing"].partition("dur=")[2]), cpu
-
-        cold = server_ms()
-        warm = [server_ms() for _ in range(args.requests)]
-        result = {
-            "pumps": args.pumps,
-            "cold_ms": round(cold[0], 1),
-            "warm_ms": round(statistics.median(w for w, _ in warm), 1),
-            "warm_max_ms": round(max(w for w, _ in warm), 1),
-            "warm_cpu_ms": round(statistics.median(c for _, c in warm), 1),
-            "load_average": [round(x, 1) for x in os.getloadavg()],
-        }
-        app.extensions["pumpapi.db"].close()
+        result = measure(cluster, store, args.pumps, args.requests)
     finally:
         cluster.stop()
     print(json.dumps(result), file=sys.stdout)
     return result
+
+
+def measure(cluster: LocalCluster, store: Path, pumps: int = 200, requests: int = 10) -> dict:
+    """Load (or reuse) `pumps` pumps reporting now into the running cluster's database
+    "fleet", then time /fleet in process: the first request and the median of `requests`."""
+    cluster.create_database("fleet")
+    url = cluster.url("fleet")
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    with psycopg.connect(url, autocommit=True) as conn:
+        db.migrate(conn)
+        latest = conn.execute("SELECT max(ts) FROM readings").fetchone()[0]
+        loaded = conn.execute("SELECT count(*) FROM pumps").fetchone()[0]
+        if latest is None or now - latest > dt.timedelta(hours=1) or loaded != pumps:
+            conn.execute("TRUNCATE pumps CASCADE")
+            latest = None
+    if latest is None:
+        start = now - dt.timedelta(minutes=1439)
+        db.copy_fleet(url, simulator.simulate_fleet(pumps, 1440, seed=0, start=start))
+    app = create_app({"DATABASE_URL": url, "MODEL_STORE": str(store), "PREDICTION_LOG": False})
+    client = app.test_client()
+
+    def server_ms() -> tuple[float, float]:
+        """(server time, this thread's CPU time) of one /fleet, in ms: the difference is
+        time spent waiting, mostly for PostgreSQL (and for the CPU on a busy machine)."""
+        started = time.thread_time()
+        answer = client.get("/fleet")
+        assert answer.status_code == 200, answer.status_code
+        cpu = (time.thread_time() - started) * 1000
+        return float(answer.headers["Server-Timing"].partition("dur=")[2]), cpu
+
+    try:
+        cold = server_ms()
+        warm = [server_ms() for _ in range(requests)]
+    finally:
+        app.extensions["pumpapi.db"].close()
+    return {
+        "pumps": pumps,
+        "cold_ms": round(cold[0], 1),
+        "warm_ms": round(statistics.median(w for w, _ in warm), 1),
+        "warm_max_ms": round(max(w for w, _ in warm), 1),
+        "warm_cpu_ms": round(statistics.median(c for _, c in warm), 1),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+    }
 
 
 if __name__ == "__main__":

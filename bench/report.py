@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,16 +51,28 @@ def _sustained_p99(results: dict[str, Any]) -> float | None:
 
 
 def _ratio_of(name: str, reference: str) -> Callable[[dict[str, Any]], float | None]:
-    """One endpoint's throughput as a share of another's, both measured against the floor in
-    the same rounds (so the ratio of their ratios compares them on the same machine)."""
+    """One endpoint's throughput as a share of another's: the median over rounds of the two
+    endpoints' throughputs in the same round (run back to back), so that a round the machine
+    ran slow slows both. Dividing each by its own floor run first would add two more noisy
+    measurements to the comparison of two app variants."""
 
     def read(results: dict[str, Any]) -> float | None:
-        found, base = summary(results, name), summary(results, reference)
-        if found is None or base is None or not base["ratio"]:
-            return None
-        return found["ratio"] / base["ratio"]
+        found, base = _rounds(results, name), _rounds(results, reference)
+        pairs = [
+            a["endpoint"]["rps"] / b["endpoint"]["rps"]
+            for a, b in zip(found, base, strict=False)
+            if b["endpoint"]["rps"]
+        ]
+        return statistics.median(pairs) if pairs else None
 
     return read
+
+
+def _rounds(results: dict[str, Any], name: str, connections: int = 16) -> list[dict[str, Any]]:
+    for entry in results.get("endpoints", []):
+        if entry["name"] == name and entry["connections"] == connections:
+            return entry.get("rounds", [])
+    return []
 
 
 TARGETS: tuple[Target, ...] = (
@@ -88,6 +101,10 @@ TARGETS: tuple[Target, ...] = (
         lambda r: r.get("start_to_ready_s", {}).get("app"),
     ),
     Target("PSS of master + 2 workers", 250, False, "MB", _pss_mb),
+    Target(
+        "/fleet for 200 pumps reporting now, server time (median, warm)", 300, False, "ms",
+        lambda r: r.get("fleet_page", {}).get("warm_ms"),
+    ),
     Target("xgboost p99 under sustained c16 load (worst window)", 10, False, "ms", _sustained_p99),
 )  # fmt: skip
 
@@ -378,10 +395,13 @@ def render(results: dict[str, Any], plots: list[str], results_path: str = "") ->
         f"{number(results.get('start_to_ready_s', {}).get('app'), 's')}; the floor app: "
         f"{number(results.get('start_to_ready_s', {}).get('floor'), 's')}.",
         "",
-        "The fleet page (`/fleet`, every pump), its server time (`Server-Timing`): "
-        f"{number(results.get('fleet_page', {}).get('cold_ms'), 'ms')} for a worker's first "
+        f"The fleet page (`/fleet`, {results.get('fleet_page', {}).get('pumps', '—')} pumps "
+        "with a day of readings ending now, so every trend is computed; in process, "
+        "`bench/fleet_page.py`), its server time (`Server-Timing`): "
+        f"{number(results.get('fleet_page', {}).get('cold_ms'), 'ms')} for the first "
         f"request, {number(results.get('fleet_page', {}).get('warm_ms'), 'ms')} the median of "
-        "ten after.",
+        f"ten after ({number(results.get('fleet_page', {}).get('warm_cpu_ms'), 'ms')} of it "
+        "CPU, the rest waiting for PostgreSQL).",
         "",
         "Memory after the load runs (psutil `memory_full_info`; PSS counts each shared page "
         "once, split among the processes sharing it):",

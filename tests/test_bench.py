@@ -196,3 +196,15 @@ def test_floor_app_answers_a_constant_json_to_get_and_post():
     for response in (client.get("/"), client.post("/", data=b"{}")):
         assert response.status_code == 200
         assert response.get_json() == {"success": True}
+
+
+def test_two_app_variants_compare_round_by_round_not_through_their_floor_runs():
+    # The log costs 4 % in every round; the floor runs beside the variants swing ±20 %.
+    with_log = results_of([(960, 1200), (1920, 1600), (1440, 1000)], p99_ms=5.0)
+    without = results_of([(1000, 800), (2000, 2000), (1500, 1500)], p99_ms=5.0)
+    logged = with_log["endpoints"][1]
+    results = {**with_log, "endpoints": [logged, {**without["endpoints"][1], "name": "nolog"}]}
+    assert report._ratio_of("xgboost_single", "nolog")(results) == pytest.approx(0.96)
+    # Through each variant's own floor the same data would read 0.8 / 1.0 / 0.96 by round.
+    unpaired = logged["summary"]["ratio"] / without["endpoints"][1]["summary"]["ratio"]
+    assert unpaired != pytest.approx(0.96)

@@ -253,3 +253,12 @@ def test_the_candidate_scores_a_sample_off_the_response_path(
     finally:
         log.close()
         app.extensions["pumpapi.db"].close()
+
+
+def test_rows_without_a_pump_cost_no_index_insert_for_it(logged_app, database_url):
+    """The pump index is partial: the /model/* routes' rows (no machine) are not in it."""
+    with psycopg.connect(database_url) as conn:
+        definition = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'predictions_machine_ts'"
+        ).fetchone()[0]
+    assert definition.endswith("WHERE (machine IS NOT NULL)")
