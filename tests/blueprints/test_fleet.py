@@ -266,3 +266,25 @@ def test_the_key_form_never_leads_away():
     assert safe_next("/fleet/MOTOBOMBA-001?hours=6") == "/fleet/MOTOBOMBA-001?hours=6"
     for target in ("//evil.example", "https://evil.example/fleet", "/fleet\\@evil", None, "/x"):
         assert safe_next(target) == "/fleet"
+
+
+def test_a_pump_named_like_a_fixed_page_has_a_page_of_its_own(fleet_app, database_url):
+    """/fleet/models and /fleet/login are the fleet's pages; pumps named "models" or
+    "login/2" are linked at /fleet/pumps/<name>, and their pages show them."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now - dt.timedelta(hours=3)
+    copy_fleet(
+        to_conninfo(database_url),
+        [pump_history(name, 180, start=start, seed=7) for name in ("models", "login/2")],
+    )
+    client = fleet_app.test_client()
+    table = client.get("/fleet").get_data(True)
+    for name in ("models", "login/2"):
+        href = f'href="/fleet/pumps/{name}"'
+        assert href in table, f"{name} is not linked past the fixed page"
+        page = client.get(f"/fleet/pumps/{name}")
+        assert page.status_code == 200
+        assert f'action="/fleet/pumps/{name}"' in page.get_data(True)  # the window form too
+    assert 'href="/fleet/MOTOBOMBA-001"' in table  # other pumps keep the short address
+    models = client.get("/fleet/models").get_data(True)
+    assert "drift" in models.lower() and 'action="/fleet/pumps/models"' not in models

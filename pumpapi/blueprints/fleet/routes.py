@@ -42,6 +42,17 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 OPEN_ENDPOINTS = frozenset({"fleet.login", "fleet.static"})
+#: First path segments the fleet's fixed pages take: a pump named like one of them (or under
+#: it, "models/a") is reached at /fleet/pumps/<name> instead, which nothing else shadows.
+FIXED_SEGMENTS = frozenset({"login", "logout", "models", "static", "pumps"})
+
+
+def pump_path(machine_name: str) -> str:
+    """The URL of a pump's page: /fleet/<name>, or /fleet/pumps/<name> where a fixed page
+    would take the first."""
+    first = machine_name.split("/", 1)[0]
+    prefix = "/fleet/pumps/" if first in FIXED_SEGMENTS else "/fleet/"
+    return prefix + quote(machine_name, safe="/")
 
 
 @blp.before_request
@@ -149,7 +160,7 @@ def _cells(row: overview.PumpRow, now: dt.datetime) -> dict[str, Any]:
         health[index] = None if value is None else (f"{value:.1f}", band, _BAND_CLASS.get(band, ""))
     return {
         "row": row,
-        "href": "/fleet/" + quote(row.machine, safe="/"),
+        "href": pump_path(row.machine),
         "latest_iso": latest.isoformat() if latest else None,
         "latest_text": latest.strftime("%Y-%m-%d %H:%M") if latest else None,
         "stale_hours": int(row.age_seconds // 3600) if row.age_seconds is not None else None,
@@ -171,6 +182,7 @@ def _choice(name: str, allowed: tuple, default: Any, cast=str) -> Any:
 
 
 @blp.route("/<path:machine_name>")
+@blp.route("/pumps/<path:machine_name>")
 def pump(machine_name: str):
     """One pump: telemetry, risk and health history, forecast, events."""
     hours = _choice("hours", overview.WINDOW_HOURS, overview.DEFAULT_HOURS, int)
@@ -206,6 +218,7 @@ def pump(machine_name: str):
     return render_template(
         "fleet/pump.html",
         d=detail,
+        page_path=pump_path(detail["machine"]),
         charts=charts,
         channels=CHANNELS,
         by_name=BY_NAME,
