@@ -124,7 +124,7 @@ def server_addresses(conninfo: str) -> list[tuple[int, Any]]:
 
 def reachable(addresses: list[tuple[int, Any]], timeout: float) -> bool:
     """Whether something accepts connections at one of `addresses` (a TCP or unix-socket
-    connect, no PostgreSQL handshake): ~0.1 ms against a stopped local server."""
+    connect, no PostgreSQL handshake): refused at once by a stopped local server."""
     for family, address in addresses:
         try:
             if family == socket.AF_UNIX:
@@ -148,7 +148,7 @@ class CircuitBreaker:
     it; from then on `check()` raises DatabaseUnavailable without touching the pool, so a sync
     worker is never held by a request that cannot succeed and model-only endpoints keep their
     throughput. While open, each request first knocks at the server's address (`knock`: a bare
-    TCP or unix-socket connect, ~0.1 ms when refused): once something accepts there, the
+    TCP or unix-socket connect, refused at once): once something accepts there, the
     breaker closes and that very request goes to the pool, so the first request after
     PostgreSQL's return succeeds. A knock that hangs (a host dropping packets) costs at most
     `knock_timeout`, and then requests fail at once for `quiet` seconds before the next knock.

@@ -40,7 +40,7 @@ def _channels(alias: str) -> sql.Composable:
 
 #: The latest `steps` readings of one pump, oldest first. The lateral subquery is a backward
 #: scan of readings' primary key (pump_id, ts) that stops after `steps` rows. Composed once,
-#: into text: psycopg would compose it again on every execution (~30 µs of each request).
+#: into text: psycopg would compose it again on every execution.
 LATEST_READINGS_SQL = (
     sql.SQL(
         "SELECT r.ts, {channels} FROM pumps AS p"
@@ -278,7 +278,7 @@ class TelemetryStore:
         `pop_stats()`); None without an open pool, or when no connection was asked for since
         the last call (then nothing but the pool's own reconnections can have changed, and
         those are counted at the next request that uses the database). The metrics read it
-        after each request; skipping it spares the other requests ~15 µs."""
+        after each request; skipping it spares the others that work."""
         pool = self._pool
         if pool is None or self._pid != os.getpid() or not self._asked:
             return None
@@ -321,8 +321,8 @@ class TelemetryStore:
         A connection the server closed (a restart) fails `work`: the pool's idle connections
         are then checked, the dead ones replaced, and `work` runs once more, so the first
         request after PostgreSQL is back succeeds. (The pool could check each connection
-        before lending it instead, at the cost of a round trip on every request: ~150 µs of
-        CPU a machine prediction.) `work` must be safe to run twice: a read, or an
+        before lending it instead, at the cost of a round trip on every request.) `work`
+        must be safe to run twice: a read, or an
         idempotent write.
         """
         self.breaker.check()  # PostgreSQL known down: 503 at once, no wait for the pool
@@ -393,8 +393,7 @@ class TelemetryStore:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise InvalidInput(f"The number of readings must be a positive integer, not {steps!r}.")
         params = {"steps": steps, "machine": machine}
-        # Binary results: floats and timestamps decoded without parsing text (60 rows: ~400
-        # -> ~290 µs of CPU).
+        # Binary results: floats and timestamps decoded without parsing text.
         rows = self.run(
             lambda conn: conn.execute(LATEST_READINGS_SQL, params, binary=True).fetchall()
         )

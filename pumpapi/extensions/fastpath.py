@@ -1,7 +1,7 @@
 """Fast paths of the request schemas: a plainly valid body checked in a few numpy operations.
 
-marshmallow checks a body value by value (several µs each): a 60-reading window costs ~4 ms and a
-1,000-reading batch ~30 ms, 10–80 times the model's own time (docs/benchmarks.md). A fast path
+marshmallow checks a body value by value: for a 60-reading window or a 1,000-reading batch that
+costs many times the model's own time (bench/notes.md, "Figures behind the code"). A fast path
 accepts only bodies that are plainly valid — exactly the schema's fields, JSON numbers (never
 booleans or strings), finite and within range — and returns the values as an array. Anything
 else it declines (None), and the schema then loads the body as before, so every refusal keeps

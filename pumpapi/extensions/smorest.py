@@ -67,8 +67,8 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
     def arguments(self, schema: Any, **kwargs: Any):
-        # Given a schema class, webargs builds an instance on every request (~60 µs: fields
-        # are deep-copied); schemas hold no per-request state, so one instance serves all.
+        # Given a schema class, webargs builds an instance on every request (its fields are
+        # deep-copied); schemas hold no per-request state, so one instance serves all.
         if isinstance(schema, type):
             schema = schema()
         return super().arguments(schema, **kwargs)
@@ -85,7 +85,8 @@ class ResponseSchema(Schema):
     """The schema of a successful answer that its view builds as plain JSON types, in exactly
     this shape: it documents the answer, and the answer is sent as built.
 
-    marshmallow's dump costs ~1.5 µs a value (15 ms for a batch of 1,000 results). When the app
+    marshmallow's dump works value by value (for a batch of 1,000 results, far more than the
+    model: bench/notes.md, "Figures behind the code"). When the app
     is testing, dump does its work and checks that it changes nothing, so every test request
     verifies the answer against its documented shape.
     """

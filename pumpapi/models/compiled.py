@@ -6,10 +6,11 @@ every artifact. At load, `choose_predictor` serves with that library only when t
 run it (same platform, same tl2cgen) and it answers like XGBoost on `probe_rows` (max |Δ| ≤
 `TOLERANCE`); otherwise XGBoost's `inplace_predict` answers, and the reason is kept for /info.
 
-Why: `Booster.inplace_predict` on one reading costs ~300 µs here, nearly all of it XGBoost's
-Python wrapper; the compiled library answers it in a few µs through its own entry point
-(`CompiledPredictor.predict_row`), and 1,000 readings 3-4x faster.
-Both compute in float32; only the order of the trees' summation differs (~3e-7 measured).
+Why: `Booster.inplace_predict` on one reading spends nearly all its time in XGBoost's Python
+wrapper; the compiled library answers it through its own entry point
+(`CompiledPredictor.predict_row`) about a hundred times faster, and 1,000 readings several times
+faster (bench/notes.md, "Figures behind the code"). Both compute in float32; only the order of
+the trees' summation differs, within `TOLERANCE`.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ class CompiledPredictor:
         # tl2cgen generates: `void predict(union Entry* data, int pred_margin, float* result)`
         # (an Entry is a 4-byte union whose `fvalue` is the feature). It adds each tree's
         # leaf to `result`, then applies the sigmoid. This spares the DMatrix and the output
-        # arrays tl2cgen's Python wrapper builds per call: ~50 µs down to a few.
+        # arrays tl2cgen's Python wrapper builds per call, most of a call's time.
         entry = ctypes.CDLL(str(self.path)).predict
         entry.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
         entry.restype = None

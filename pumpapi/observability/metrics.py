@@ -121,7 +121,7 @@ def request_left() -> None:
 
 
 #: The labelled children of each route, method and status seen: prometheus_client's
-#: `labels()` takes a lock and builds a key on every call (~2 µs of each request).
+#: `labels()` takes a lock and builds a key on every call, a visible share of a request.
 _REQUEST_CHILDREN: dict[tuple[str | None, str, int], tuple[Any, Any]] = {}
 _INFERENCE_CHILDREN: dict[tuple[str, str, str], Any] = {}
 
