@@ -64,6 +64,16 @@ class Parser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):
     """The project's Blueprint: request bodies read by `Parser`, schemas built once."""
 
+    def body(self, declared: Any):
+        """The request body of a view from one declaration (`fastpath.OneOrMany`): loaded by
+        its schema, documented as its `request_body()` (`oneOf` one record or a list)."""
+
+        def decorator(view):
+            view = self.doc(requestBody=declared.request_body())(view)
+            return self.arguments(declared.schema)(view)
+
+        return decorator
+
     ARGUMENTS_PARSER = Parser()
 
     def arguments(self, schema: Any, **kwargs: Any):

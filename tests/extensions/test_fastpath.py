@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from pumpapi.blueprints.gru.schemas import (
     EXAMPLE_READING,
+    HEALTH_REQUEST,
     ChannelReadingSchema,
-    HealthRequestSchema,
 )
 from pumpapi.blueprints.gru.schemas import READING as GRU_READING
 from pumpapi.blueprints.lstm.schemas import MAX_SERIES_LENGTH, SeriesRequestSchema
 from pumpapi.blueprints.xgboost.schemas import READING as RISK_READING
-from pumpapi.blueprints.xgboost.schemas import RiskPredictRequestSchema, RiskReadingSchema
-from pumpapi.extensions.fastpath import NumberRecords, numbers
+from pumpapi.blueprints.xgboost.schemas import RISK_REQUEST, RiskReadingSchema
+from pumpapi.extensions.fastpath import DeclaredFields, FastSchema, NumberRecords, numbers
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
 from pumpapi.models.lstm import WINDOW
 
@@ -164,19 +164,19 @@ def _without_fast_paths(monkeypatch):
         reading = f"pumpapi.blueprints.{module}.schemas.READING"
         monkeypatch.setattr(f"{reading}.matrix", lambda records: None)
         monkeypatch.setattr(f"{reading}.row", lambda record: None)
-    monkeypatch.setattr("pumpapi.blueprints.lstm.schemas.numbers", lambda values: None)
+    monkeypatch.setattr(DeclaredFields, "load", lambda self, data: None)
 
 
 @pytest.mark.parametrize(
     ("schema", "body"),
     [
-        (RiskPredictRequestSchema(), _READING),
+        (RISK_REQUEST.schema(), _READING),
         (
-            RiskPredictRequestSchema(),
+            RISK_REQUEST.schema(),
             {"instances": [_READING, {**_READING, "pressao_oleo_bar": 1}]},
         ),
-        (HealthRequestSchema(), _CHANNELS),
-        (HealthRequestSchema(), {"readings": [_CHANNELS] * 3}),
+        (HEALTH_REQUEST.schema(), _CHANNELS),
+        (HEALTH_REQUEST.schema(), {"readings": [_CHANNELS] * 3}),
         (SeriesRequestSchema(), {"data": list(range(WINDOW))}),
         (SeriesRequestSchema(), {"data": [0.5] * MAX_SERIES_LENGTH, "horizon": 3}),
     ],
@@ -193,12 +193,12 @@ def test_fast_and_schema_paths_load_the_same(app_context, monkeypatch, schema, b
             "horizon"
         )
     else:
-        assert np.array_equal(fast.rows, slow.rows) and fast.batch == slow.batch
+        assert np.array_equal(fast.rows, slow.rows) and fast.many == slow.many
 
 
 def test_a_batch_over_the_limit_is_refused_by_the_schema(app_context):
     with pytest.raises(ma.ValidationError) as info:
-        RiskPredictRequestSchema().load({"instances": [_READING] * 11})
+        RISK_REQUEST.schema().load({"instances": [_READING] * 11})
     assert "At most 10 readings" in str(info.value.messages)
 
 
@@ -242,3 +242,102 @@ def test_one_reading_is_judged_as_a_matrix_of_one(fast, schema, data):
     if row is not None:
         assert np.array_equal(row, matrix)
         _loads_as(schema, [record], row, fast.names)
+
+
+# Schemas of numbers, series and whole numbers: the fast path their fields define.
+class _Series(FastSchema):
+    values = ma.fields.List(
+        StrictFloat(validate=ma.validate.Range(min=-5, max=5)),
+        required=True,
+        validate=[ma.validate.Length(min=2), ma.validate.Length(max=4)],
+    )
+    gain = StrictFloat(validate=ma.validate.Range(min=0, max=1))
+    steps = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=3))
+
+
+_SERIES_SCHEMAS = pytest.mark.parametrize(
+    "schema", [_Series, SeriesRequestSchema], ids=["declared here", "lstm series"]
+)
+
+
+def _bodies(schema: type[FastSchema]):
+    """Objects of mostly the schema's fields (sometimes an extra one), each holding a list of
+    any values around the lists' length bounds, or any value at all."""
+    names = [*schema._declared_fields, "extra"]
+    shortest, longest = (WINDOW - 2, WINDOW + 2) if schema is SeriesRequestSchema else (1, 5)
+    number = st.one_of(st.floats(), st.integers(min_value=-(10**20), max_value=10**20))
+    value = st.one_of(
+        st.lists(number, min_size=shortest, max_size=longest),  # mostly plain numbers
+        st.lists(_ANY_VALUE, max_size=longest),
+        _ANY_VALUE,
+        number,
+    )
+    return st.dictionaries(st.sampled_from(names), value, max_size=len(names))
+
+
+def _marshmallow_load(schema: type[FastSchema], body: dict) -> dict:
+    """What the schema loads field by field (its lists as arrays), fast path bypassed."""
+    loaded = ma.Schema.load(schema(), body)
+    arrays = schema.fast_path().arrays
+    return {k: np.array(v, dtype=np.float64) if k in arrays else v for k, v in loaded.items()}
+
+
+def _same(fast: dict, slow: dict) -> None:
+    assert fast.keys() == slow.keys()
+    for name, value in fast.items():
+        if isinstance(value, np.ndarray):
+            assert value.dtype == slow[name].dtype and np.array_equal(value, slow[name])
+        else:
+            assert type(value) is type(slow[name]) and value == slow[name]
+
+
+@_SERIES_SCHEMAS
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(data=st.data())
+def test_what_a_declared_fast_path_accepts_its_schema_loads_the_same(schema, data):
+    body = data.draw(_bodies(schema))
+    fast = schema.fast_path().load(body)
+    if fast is None:
+        return  # declined: the schema loads it or words the refusal
+    _same(
+        fast,
+        ma.Schema.load(schema(), body)
+        | {
+            name: np.array(value, dtype=np.float64)
+            for name, value in ma.Schema.load(schema(), body).items()
+            if name in schema.fast_path().arrays
+        },
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.floats(min_value=-5, max_value=5), min_size=2, max_size=4),
+    gain=st.none() | st.floats(min_value=0, max_value=1),
+    steps=st.none() | st.integers(min_value=1, max_value=3),
+)
+def test_plainly_valid_bodies_take_the_declared_fast_path(values, gain, steps):
+    body = {"values": values, **({"gain": gain} if gain is not None else {})}
+    body |= {"steps": steps} if steps is not None else {}
+    fast = _Series.fast_path().load(body)
+    assert fast is not None
+    _same(fast, _marshmallow_load(_Series, body))
+
+
+def test_a_declared_fast_path_refuses_rules_it_cannot_check():
+    class Text(FastSchema):
+        a = ma.fields.String()
+
+    class Lenient(FastSchema):
+        n = ma.fields.Integer(validate=ma.validate.Range(min=1))  # "1" would load as 1
+
+    class Exact(FastSchema):
+        v = ma.fields.List(StrictFloat(validate=ma.validate.Range(min=0, max=1)),
+                           validate=ma.validate.Length(equal=3))  # fmt: skip
+
+    class Nullable(FastSchema):
+        a = StrictFloat(allow_none=True, validate=ma.validate.Range(min=0, max=1))
+
+    for schema in (Text, Lenient, Exact, Nullable):
+        with pytest.raises(TypeError):
+            schema.fast_path()

@@ -15,14 +15,11 @@ from pumpapi.models.gru import PADDING, HealthAssessment, HealthIndexModel
 from pumpapi.models.timing import timed_inference
 
 from .schemas import (
-    EXAMPLE_READING,
-    ChannelReadingSchema,
+    HEALTH_REQUEST,
     HealthInfoResponseSchema,
     HealthMachineQuerySchema,
-    HealthRequestSchema,
     HealthResponseSchema,
     MachineHealthResponseSchema,
-    WindowRequestSchema,
 )
 
 FAMILY = "gru"
@@ -63,28 +60,8 @@ def _answer(
 
 @blp.route("/model/gru/predict")
 class Predict(MethodView):
-    @blp.arguments(HealthRequestSchema)
+    @blp.body(HEALTH_REQUEST)
     @blp.arguments(PredictQuerySchema, location="query")
-    @blp.doc(
-        requestBody={
-            "content": {
-                "application/json": {
-                    "schema": {"oneOf": [ChannelReadingSchema, WindowRequestSchema]},
-                    "examples": {
-                        "one reading": {"value": EXAMPLE_READING},
-                        "a window": {
-                            "value": {
-                                "readings": [
-                                    {**EXAMPLE_READING, "Eng_RPM": 1790.0, "Oil_P": 4.1},
-                                    {**EXAMPLE_READING, "Eng_RPM": 1802.0, "Oil_P": 4.0},
-                                ]
-                            }
-                        },
-                    },
-                }
-            }
-        }
-    )
     @blp.response(200, HealthResponseSchema)
     @blp.alt_response(
         422, description="A channel is missing, unknown, not a number or out of range."
@@ -118,8 +95,8 @@ class Predict(MethodView):
         """
         model = _model()
         with timed_inference(model):
-            assessment = model.assess(body)
-        return _answer(model, assessment, body, query["explain"])
+            assessment = model.assess(body.rows)
+        return _answer(model, assessment, body.rows, query["explain"])
 
 
 @blp.route("/machine/gru/predict")

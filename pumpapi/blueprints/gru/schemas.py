@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
 from marshmallow import fields, validate
 
 from pumpapi.blueprints.explanation_fields import ReasonSchema, explain_field
@@ -16,7 +12,7 @@ from pumpapi.blueprints.telemetry_fields import (
     version_field,
     warnings_field,
 )
-from pumpapi.extensions.fastpath import NumberRecords
+from pumpapi.extensions.fastpath import OneOrMany
 from pumpapi.extensions.smorest import ResponseSchema, Schema
 from pumpapi.models.gru import PADDING, WINDOW
 from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
@@ -57,30 +53,28 @@ class WindowRequestSchema(Schema):
     )
 
 
-#: The fast path of a reading: the eight channels as matrix rows, in CHANNEL_NAMES order.
-READING = NumberRecords(ChannelReadingSchema, CHANNEL_NAMES)
-_READING_SCHEMA = ChannelReadingSchema()
-_WINDOW_SCHEMA = WindowRequestSchema()
-
-
-class HealthRequestSchema(Schema):
-    """One reading, or a window `{"readings": [reading, ...]}`.
-
-    Loading dispatches on the body: an object with `readings` is a window, anything else must
-    be one reading, so a reading with a missing channel is answered with the column names older
-    clients match. (The OpenAPI document describes it as `oneOf` the two; see routes.) Loads
-    the readings as an (n, 8) array in CHANNEL_NAMES order: a plainly valid body by the fast
-    path (`READING`), any other by the window or reading schema, which words what is wrong.
-    """
-
-    def load(
-        self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None
-    ) -> np.ndarray:
-        if isinstance(data, Mapping) and "readings" in data:
-            return READING.load_many(
-                data, "readings", WINDOW, _WINDOW_SCHEMA, partial=partial, unknown=unknown
-            )
-        return READING.load_one(data, _READING_SCHEMA, partial=partial, unknown=unknown)
+#: One reading, or a window `{"readings": [reading, ...]}`, loaded as an (n, 8) array in
+#: CHANNEL_NAMES order (`Rows`): an object with `readings` is a window, anything else must be
+#: one reading.
+HEALTH_REQUEST = OneOrMany(
+    "HealthRequestSchema",
+    ChannelReadingSchema,
+    WindowRequestSchema,
+    "readings",
+    CHANNEL_NAMES,
+    WINDOW,
+    examples={
+        "one reading": EXAMPLE_READING,
+        "a window": {
+            "readings": [
+                {**EXAMPLE_READING, "Eng_RPM": 1790.0, "Oil_P": 4.1},
+                {**EXAMPLE_READING, "Eng_RPM": 1802.0, "Oil_P": 4.0},
+            ]
+        },
+    },
+)
+#: The fast path of a reading (the eight channels as matrix rows).
+READING = HEALTH_REQUEST.fast
 
 
 class HealthIndicesSchema(Schema):

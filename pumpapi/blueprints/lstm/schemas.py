@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
 from marshmallow import fields, validate
 
 from pumpapi.blueprints.telemetry_fields import (
@@ -14,7 +10,7 @@ from pumpapi.blueprints.telemetry_fields import (
     version_field,
     warnings_field,
 )
-from pumpapi.extensions.fastpath import numbers
+from pumpapi.extensions.fastpath import FastSchema
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
 from pumpapi.models.lstm import MAX_HORIZON, WINDOW
 from pumpapi.telemetry import CHANNEL_NAMES
@@ -44,7 +40,10 @@ def _horizon(location: str) -> fields.Integer:
     )
 
 
-class SeriesRequestSchema(Schema):
+class SeriesRequestSchema(FastSchema):
+    """A series and how far to forecast it; `data` loads as a float64 array (a plainly valid
+    body by the fast path its fields define)."""
+
     data = fields.List(
         StrictFloat(
             validate=validate.Range(
@@ -68,28 +67,6 @@ class SeriesRequestSchema(Schema):
         },
     )
     horizon = _horizon("json")
-
-    def load(self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None):
-        """The series as a float64 array: a plainly valid body (the series' numbers finite,
-        `horizon` absent or a whole number in range) by a fast path, any other by the fields
-        above, which word what is wrong."""
-        if (
-            isinstance(data, Mapping)
-            and data.keys() <= _SERIES_FIELDS
-            and "data" in data
-            and isinstance(data["data"], list)
-            and WINDOW <= len(data["data"]) <= MAX_SERIES_LENGTH
-        ):
-            horizon = data.get("horizon")
-            if "horizon" not in data or (type(horizon) is int and 1 <= horizon <= MAX_HORIZON):
-                series = numbers(data["data"])
-                if series is not None and np.abs(series).max() <= MAX_MAGNITUDE:
-                    return {**data, "data": series}
-        loaded = super().load(data, many=many, partial=partial, unknown=unknown)
-        return {**loaded, "data": np.array(loaded["data"], dtype=np.float64)}
-
-
-_SERIES_FIELDS = frozenset(SeriesRequestSchema._declared_fields)
 
 
 class VersionQuerySchema(Schema):

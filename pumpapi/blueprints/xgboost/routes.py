@@ -18,13 +18,11 @@ from pumpapi.models.timing import timed_inference
 from pumpapi.models.xgboost import FEATURE_ORDER, FailureRiskModel
 
 from .schemas import (
+    RISK_REQUEST,
     MachineRiskResponseSchema,
-    RiskBatchRequestSchema,
     RiskInfoResponseSchema,
     RiskMachineQuerySchema,
-    RiskPredictRequestSchema,
     RiskPredictResponseSchema,
-    RiskReadingSchema,
 )
 
 FAMILY = "xgboost"
@@ -80,45 +78,8 @@ def _results(
 
 @blp.route("/model/xgboost/predict")
 class Predict(MethodView):
-    @blp.arguments(RiskPredictRequestSchema)
+    @blp.body(RISK_REQUEST)
     @blp.arguments(PredictQuerySchema, location="query")
-    @blp.doc(
-        requestBody={
-            "content": {
-                "application/json": {
-                    "schema": {"oneOf": [RiskReadingSchema, RiskBatchRequestSchema]},
-                    "examples": {
-                        "one reading": {
-                            "value": {
-                                "rotacao_motor_rpm": 1800,
-                                "pressao_oleo_bar": 4.5,
-                                "tensao_bateria_v": 24.1,
-                                "tensao_alternador_v": 27.8,
-                            }
-                        },
-                        "batch": {
-                            "value": {
-                                "instances": [
-                                    {
-                                        "rotacao_motor_rpm": 1800,
-                                        "pressao_oleo_bar": 4.5,
-                                        "tensao_bateria_v": 24.1,
-                                        "tensao_alternador_v": 27.8,
-                                    },
-                                    {
-                                        "rotacao_motor_rpm": 1750,
-                                        "pressao_oleo_bar": 0.8,
-                                        "tensao_bateria_v": 23.2,
-                                        "tensao_alternador_v": 23.4,
-                                    },
-                                ]
-                            }
-                        },
-                    },
-                }
-            }
-        }
-    )
     @blp.response(200, RiskPredictResponseSchema)
     @blp.alt_response(422, description="A field is missing, unknown, not a number or out of range.")
     @blp.alt_response(503, description="The model is not loaded (see /health/ready).")
@@ -146,7 +107,7 @@ class Predict(MethodView):
         risk, largest first, in words (e.g. "pressão do óleo baixa: 1.1 bar").
         """
         results = _results(_model(), body.rows, query["explain"])
-        if body.batch:
+        if body.many:
             return {"success": True, "results": results}
         return {"success": True, "result": results[0]}
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from flask import current_app
 from marshmallow import ValidationError, fields, pre_load, validate
 
@@ -18,7 +16,7 @@ from pumpapi.blueprints.telemetry_fields import (
     version_field,
     warnings_field,
 )
-from pumpapi.extensions.fastpath import NumberRecords
+from pumpapi.extensions.fastpath import OneOrMany
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
 from pumpapi.models.xgboost import AT_RISK, FEATURE_CHANNELS, FEATURE_ORDER, HEALTHY
 from pumpapi.telemetry import BY_NAME
@@ -62,40 +60,38 @@ class RiskBatchRequestSchema(Schema):
         return data
 
 
+_EXAMPLE = {
+    "rotacao_motor_rpm": 1800,
+    "pressao_oleo_bar": 4.5,
+    "tensao_bateria_v": 24.1,
+    "tensao_alternador_v": 27.8,
+}
+#: One reading, or a batch `{"instances": [reading, ...]}` (at most MAX_BATCH_SIZE), loaded as
+#: rows in FEATURE_ORDER (`Rows`; `many` for a batch).
+RISK_REQUEST = OneOrMany(
+    "RiskPredictRequestSchema",
+    RiskReadingSchema,
+    RiskBatchRequestSchema,
+    "instances",
+    FEATURE_ORDER,
+    "MAX_BATCH_SIZE",
+    examples={
+        "one reading": _EXAMPLE,
+        "batch": {
+            "instances": [
+                _EXAMPLE,
+                {
+                    "rotacao_motor_rpm": 1750,
+                    "pressao_oleo_bar": 0.8,
+                    "tensao_bateria_v": 23.2,
+                    "tensao_alternador_v": 23.4,
+                },
+            ]
+        },
+    },
+)
 #: The fast path of a reading: feature values as matrix rows, in FEATURE_ORDER.
-READING = NumberRecords(RiskReadingSchema, FEATURE_ORDER)
-_READING_SCHEMA = RiskReadingSchema()
-_BATCH_SCHEMA = RiskBatchRequestSchema()
-
-
-@dataclass(frozen=True, eq=False)
-class RiskRequest:
-    """A valid body: one row per reading, columns in FEATURE_ORDER; `batch` if sent as one."""
-
-    rows: np.ndarray
-    batch: bool
-
-
-class RiskPredictRequestSchema(Schema):
-    """One reading, or a batch `{"instances": [reading, ...]}`.
-
-    Loading dispatches on the body: an object with `instances` is a batch, anything else must be
-    one reading. (The OpenAPI document describes it as `oneOf` the two; see routes.) A plainly
-    valid body takes the fast path (`READING`); any other is loaded by the reading or batch
-    schema, which words what is wrong.
-    """
-
-    def load(
-        self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None
-    ) -> RiskRequest:
-        if isinstance(data, Mapping) and "instances" in data:
-            limit = current_app.config["MAX_BATCH_SIZE"]
-            rows = READING.load_many(
-                data, "instances", limit, _BATCH_SCHEMA, partial=partial, unknown=unknown
-            )
-            return RiskRequest(rows, batch=True)
-        rows = READING.load_one(data, _READING_SCHEMA, partial=partial, unknown=unknown)
-        return RiskRequest(rows, batch=False)
+READING = RISK_REQUEST.fast
 
 
 class RiskExplanationSchema(Schema):
