@@ -110,7 +110,9 @@ def _check_size(count: int, limit: int) -> None:
         raise _reject(f"At most {limit} readings per batch; got {count}. Split the batch.")
 
 
-def _machine_problem(name: Any) -> str | None:
+def machine_problem(name: Any) -> str | None:
+    """Why `name` cannot name a pump (None if it can): the rule the batch and the documented
+    schema (`blueprints.telemetry.schemas`) both apply."""
     if not isinstance(name, str):
         return "Not a valid string."
     if not name or len(name) > MACHINE_NAME_MAX_LENGTH:
@@ -118,6 +120,24 @@ def _machine_problem(name: Any) -> str | None:
     if name != name.strip() or not _CONTROL.isdisjoint(name):
         return "No leading or trailing spaces or control characters are allowed."
     return None
+
+
+def moment_problem(moment: dt.datetime, latest: dt.datetime) -> str | None:
+    """Why a reading cannot have been taken at `moment` (None if it can): no timezone, or a
+    clock outside EARLIEST .. `latest` (now + MAX_CLOCK_AHEAD)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return "The timestamp has no timezone; add one (e.g. Z or -03:00)."
+    if moment < EARLIEST or moment > latest:
+        return (
+            f"Outside {EARLIEST:%Y-%m-%d} .. now + {MAX_CLOCK_AHEAD.days} day: "
+            "check the pump's clock."
+        )
+    return None
+
+
+def latest_moment() -> dt.datetime:
+    """The latest time a reading may carry now."""
+    return dt.datetime.now(dt.UTC) + MAX_CLOCK_AHEAD
 
 
 def _timestamp_us(text: Any, latest: dt.datetime) -> tuple[int | None, str | None]:
@@ -128,13 +148,9 @@ def _timestamp_us(text: Any, latest: dt.datetime) -> tuple[int | None, str | Non
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         return None, "Not a valid datetime: send an ISO 8601 string, e.g. 2025-09-27T13:30:00Z."
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        return None, "The timestamp has no timezone; add one (e.g. Z or -03:00)."
-    if moment < EARLIEST or moment > latest:
-        return None, (
-            f"Outside {EARLIEST:%Y-%m-%d} .. now + {MAX_CLOCK_AHEAD.days} day: "
-            "check the pump's clock."
-        )
+    problem = moment_problem(moment, latest)
+    if problem:
+        return None, problem
     return (moment - _EPOCH) // _ONE_US, None
 
 
@@ -145,11 +161,11 @@ def _validated(
     problems: _Problems,
 ) -> TelemetryBatch:
     """Check the columns (values already numeric, NaN where a number was unusable)."""
-    latest = dt.datetime.now(dt.UTC) + MAX_CLOCK_AHEAD
+    latest = latest_moment()
     for row, name in enumerate(machines):
         if name is _ABSENT:
             continue
-        problem = _machine_problem(name)
+        problem = machine_problem(name)
         if problem:
             problems.add(row, MACHINE, problem)
     micros = np.zeros(len(stamps), dtype=np.int64)
@@ -243,7 +259,7 @@ def _valid_columns(
         names, texts = set(machines), set(stamps)
     except TypeError:  # unhashable
         return None
-    if any(_machine_problem(name) for name in names):
+    if any(machine_problem(name) for name in names):
         return None
     # Each distinct timestamp parsed once (in order when all are distinct: no lookup needed).
     unique = stamps if len(texts) == n else list(texts)

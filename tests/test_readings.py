@@ -93,3 +93,67 @@ def test_a_row_of_the_wrong_width_is_named(cells):
     with pytest.raises(readings.BatchRejected) as info:
         readings.from_csv(text, limit=10)
     assert "1" in info.value.errors["readings"]
+
+
+# The documented reading (OpenAPI) and the columnar validator: one set of rules.
+_JSON_VALUES = st.one_of(
+    st.floats(min_value=-60, max_value=5100),
+    st.integers(min_value=-60, max_value=5100),
+    st.sampled_from([float("nan"), float("inf"), True, None, "1.5", [], 10**400]),
+)
+_JSON_MACHINES = st.one_of(
+    st.sampled_from(["MOTOBOMBA-007", " spaced", "tab\there", "", "x" * 65, "x" * 64, 7, None]),
+    st.text(max_size=70),
+)
+_JSON_STAMPS = st.sampled_from(
+    [
+        "2025-09-27T13:30:00Z",
+        "2025-09-27T13:31:00-03:00",
+        "2025-09-27T13:30:00",  # no timezone
+        "1989-12-31T23:59:59Z",  # before EARLIEST
+        "2999-01-01T00:00:00Z",  # the clock far ahead
+        "yesterday",
+        12,
+    ]
+)
+
+
+def _json_record(data) -> dict:
+    record = {"machine": "MOTOBOMBA-007", "timestamp": "2025-09-27T13:30:00Z"}
+    record |= {c.name: c.nominal for c in CHANNELS}
+    for name in data.draw(st.sets(st.sampled_from([*record, "extra"]), max_size=3)):
+        if data.draw(st.booleans()) and name != "extra":
+            del record[name]  # a field missing
+            continue
+        record[name] = data.draw(
+            _JSON_MACHINES
+            if name == "machine"
+            else _JSON_STAMPS
+            if name == "timestamp"
+            else _JSON_VALUES
+        )
+    return record
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_documented_schema_and_the_batch_accept_the_same_readings(data):
+    from marshmallow import ValidationError
+
+    from pumpapi.blueprints.telemetry.schemas import TelemetryBatchSchema
+
+    records = [_json_record(data) for _ in range(data.draw(st.integers(1, 4)))]
+    try:
+        batch = readings.from_records(records, limit=100)
+    except readings.BatchRejected as exc:
+        with pytest.raises(ValidationError) as refused:
+            TelemetryBatchSchema().load({"readings": records})
+        # The same rows and fields at fault.
+        faults = refused.value.messages["readings"]
+        assert {(int(r), f) for r, fields in exc.errors["readings"].items() for f in fields} == {
+            (r, f) for r, fields in faults.items() for f in fields
+        }
+        return
+    loaded = TelemetryBatchSchema().load({"readings": records})["readings"]
+    assert batch.machines.tolist() == [r["machine"] for r in loaded]
+    assert np.array_equal(batch.values, [[r[c.name] for c in CHANNELS] for r in loaded])

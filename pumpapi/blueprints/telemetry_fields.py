@@ -3,8 +3,9 @@ the model version asked for."""
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
+from pumpapi import readings
 from pumpapi.extensions.smorest import Schema, StrictFloat
 from pumpapi.telemetry import MACHINE_NAME_MAX_LENGTH, Channel
 
@@ -29,6 +30,42 @@ def channel_field(channel: Channel, example: float, *, cite_channel: bool = Fals
             f"{channel.minimum:g} to {channel.maximum:g}.",
             "example": example,
         },
+    )
+
+
+def _rule(problem_of):
+    """A marshmallow validator from a function saying what is wrong with a value (or None)."""
+
+    def check(value):
+        problem = problem_of(value)
+        if problem:
+            raise ValidationError(problem)
+
+    return check
+
+
+def pump_field(**metadata) -> fields.String:
+    """The pump a reading or an event belongs to: the rule ingestion applies
+    (`readings.machine_problem`), stated once."""
+    length = validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH)  # documented in OpenAPI
+
+    def problem(name: str) -> str | None:
+        return readings.machine_problem(name) if 1 <= len(name) <= length.max else None
+
+    return fields.String(required=True, validate=[length, _rule(problem)], metadata=metadata)
+
+
+def reading_time_field(**metadata) -> fields.AwareDateTime:
+    """When a reading or an event happened: ISO 8601 with a timezone, within the clock rule
+    ingestion applies (`readings.moment_problem`), stated once."""
+    return fields.AwareDateTime(
+        required=True,
+        validate=_rule(lambda moment: readings.moment_problem(moment, readings.latest_moment())),
+        error_messages={
+            "invalid": "Not a valid datetime: send ISO 8601, e.g. 2025-09-27T13:30:00Z.",
+            "invalid_awareness": "The timestamp has no timezone; add one (e.g. Z or -03:00).",
+        },
+        metadata=metadata,
     )
 
 

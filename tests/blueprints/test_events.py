@@ -97,7 +97,7 @@ def test_one_pump_and_a_time_window(client):
         ({**INSPECTION, "hidraulico": 101}, "hidraulico", "between 0 and 100"),
         ({**FAILURE, "kind": "explosion"}, "kind", "Must be one of"),
         ({**FAILURE, "timestamp": "2025-09-27T13:30:00"}, "timestamp", "timezone"),
-        ({**FAILURE, "timestamp": "2999-01-01T00:00:00Z"}, "timestamp", "check the clock"),
+        ({**FAILURE, "timestamp": "2999-01-01T00:00:00Z"}, "timestamp", "check the pump's clock"),
         ({**FAILURE, "machine": ""}, "machine", "between 1 and 64"),
         ({**FAILURE, "pressure": 3}, "pressure", "Unknown field"),
     ],

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from flask import current_app
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
+from pumpapi.blueprints.telemetry_fields import pump_field, reading_time_field
 from pumpapi.db.events import EVENT_KINDS, FAILURE_CAUSES
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
-from pumpapi.readings import EARLIEST, MAX_CLOCK_AHEAD
 from pumpapi.telemetry import MACHINE_NAME_MAX_LENGTH
 
 EXAMPLE_EVENTS = [
@@ -32,14 +31,6 @@ EXAMPLE_EVENTS = [
 ]
 
 
-def _not_in_the_future(moment: dt.datetime) -> None:
-    latest = dt.datetime.now(dt.UTC) + MAX_CLOCK_AHEAD
-    if not EARLIEST <= moment <= latest:
-        raise ValidationError(
-            f"Outside {EARLIEST:%Y-%m-%d} .. now + {MAX_CLOCK_AHEAD.days} day: check the clock."
-        )
-
-
 def _index() -> StrictFloat:
     return StrictFloat(
         validate=validate.Range(min=0, max=100, error="Must be between {min} and {max}."),
@@ -48,20 +39,8 @@ def _index() -> StrictFloat:
 
 
 class EventSchema(Schema):
-    machine = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
-        metadata={"example": "MOTOBOMBA-007"},
-    )
-    timestamp = fields.AwareDateTime(
-        required=True,
-        validate=_not_in_the_future,
-        error_messages={
-            "invalid": "Not a valid datetime: send ISO 8601, e.g. 2025-09-27T13:30:00Z.",
-            "invalid_awareness": "The timestamp has no timezone; add one (e.g. Z or -03:00).",
-        },
-        metadata={"description": "When it happened: ISO 8601 with a timezone."},
-    )
+    machine = pump_field(example="MOTOBOMBA-007")
+    timestamp = reading_time_field(description="When it happened: ISO 8601 with a timezone.")
     kind = fields.String(
         required=True,
         validate=validate.OneOf(EVENT_KINDS, error="Must be one of: {choices}."),

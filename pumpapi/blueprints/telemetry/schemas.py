@@ -1,16 +1,19 @@
 """Schemas of telemetry ingestion: the batch as documented, and the answer.
 
 The batch itself is validated by `pumpapi.readings` (columnar, for speed); `ReadingSchema` here
-describes the same rules for the OpenAPI document.
+states the same rules for the OpenAPI document from the same declarations (the channels' ranges,
+`readings.machine_problem`, `readings.moment_problem`), and tests/test_readings.py checks on
+random batches that the two accept and refuse the same readings.
 """
 
 from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
+from pumpapi.blueprints.telemetry_fields import channel_field, pump_field, reading_time_field
+from pumpapi.extensions.smorest import ResponseSchema, Schema
 from pumpapi.readings import FIELDS
-from pumpapi.telemetry import CHANNELS, MACHINE_NAME_MAX_LENGTH
+from pumpapi.telemetry import CHANNELS
 
 EXAMPLE_READING = {
     "machine": "MOTOBOMBA-007",
@@ -22,26 +25,12 @@ CSV_EXAMPLE = ",".join(FIELDS) + "\n" + ",".join(str(EXAMPLE_READING[f]) for f i
 
 ReadingSchema = Schema.from_dict(
     {
-        "machine": fields.String(
-            required=True,
-            validate=validate.Length(min=1, max=MACHINE_NAME_MAX_LENGTH),
-            metadata={"description": "The pump's name; a new name registers the pump."},
+        "machine": pump_field(description="The pump's name; a new name registers the pump."),
+        "timestamp": reading_time_field(
+            description="When it was read: ISO 8601 with a timezone, from 1990 to at most one "
+            "day ahead of the server's clock."
         ),
-        "timestamp": fields.AwareDateTime(
-            required=True,
-            metadata={
-                "description": "When it was read: ISO 8601 with a timezone, from 1990 to at "
-                "most one day ahead of the server's clock."
-            },
-        ),
-        **{
-            c.name: StrictFloat(
-                required=True,
-                validate=validate.Range(min=c.minimum, max=c.maximum),
-                metadata={"description": f"{c.description} [{c.unit}]"},
-            )
-            for c in CHANNELS
-        },
+        **{c.name: channel_field(c, c.nominal) for c in CHANNELS},
     },
     name="TelemetryReadingSchema",
 )
