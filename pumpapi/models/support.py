@@ -19,6 +19,13 @@ training data is also what "never seen" means: between min and max, the model in
 between examples; outside, it extrapolates, which a tree ensemble does flat and a network
 however its last layer bends. A version trained before this module has no `trained_ranges` and
 gives no warnings (`TrainedRanges.from_metadata` is then empty).
+
+A value warns only beyond a margin of MARGIN (2 %) of its range's width on either side: the
+extremes of a finite training sample are themselves noisy (the next normal pump's minimum
+falls a little below them about as often as not), and a warning on an ordinary reading would
+teach its reader to ignore the warnings. 2 % of the oil-pressure range (0.4–7.1 bar) is 0.13
+bar, within two sensor noise steps; an input that far outside is a different operating point.
+The answer reports the range itself, not the range widened by the margin.
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ CODE = "OUT_OF_TRAINING_RANGE"
 METADATA_KEY = "trained_ranges"
 #: Decimals the ranges are stored and reported with (the sensors' finest resolution is 0.001).
 DECIMALS = 6
+#: How far beyond its trained range, as a share of the range's width, a value may lie without
+#: a warning (see the module's docstring).
+MARGIN = 0.02
 
 
 def describe(columns: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,23 +107,31 @@ class TrainedRanges:
     def range_of(self, name: str) -> tuple[float, float] | None:
         return self.ranges.get(name)
 
-    def check(self, name: str, values: Any, field: str | None = None) -> dict[str, Any] | None:
-        """The warning for input `name` if any of `values` (a number or an array) lies outside
-        its trained range, reporting the value furthest outside, under `field` (default the
-        input's name); None if all are inside or the input has no range."""
+    def _limits(self, name: str) -> tuple[float, float] | None:
+        """The values beyond which input `name` warns: its range widened by MARGIN."""
         bounds = self.ranges.get(name)
         if bounds is None:
+            return None
+        slack = MARGIN * (bounds[1] - bounds[0])
+        return bounds[0] - slack, bounds[1] + slack
+
+    def check(self, name: str, values: Any, field: str | None = None) -> dict[str, Any] | None:
+        """The warning for input `name` if any of `values` (a number or an array) lies outside
+        its trained range (by more than MARGIN of its width), reporting the value furthest outside, under `field` (default the
+        input's name); None if all are inside or the input has no range."""
+        limits = self._limits(name)
+        if limits is None:
             return None
         array = np.asarray(values, dtype=np.float64).ravel()
         if array.size == 0:
             return None
-        low, high = bounds
+        low, high = limits
         below = low - array.min()
         above = array.max() - high
         if below <= 0 and above <= 0:
             return None
         value = array.min() if below >= above else array.max()
-        return warning(field or name, float(value), bounds)
+        return warning(field or name, float(value), self.ranges[name])
 
     def warnings(self, inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Warnings for inputs given by name (each a number or an array of its values), in the
@@ -143,13 +161,13 @@ class TrainedRanges:
             raise ValueError(f"expected rows of {len(names)} inputs {list(names)}")
         out: list[list[dict[str, Any]]] = [[] for _ in range(len(array))]
         for i, name in enumerate(names):
-            bounds = self.ranges.get(name)
-            if bounds is None:
+            limits = self._limits(name)
+            if limits is None:
                 continue
             column = array[:, i]
-            outside = np.flatnonzero((column < bounds[0]) | (column > bounds[1]))
+            outside = np.flatnonzero((column < limits[0]) | (column > limits[1]))
             for row in outside.tolist():
-                out[row].append(warning(name, float(column[row]), bounds))
+                out[row].append(warning(name, float(column[row]), self.ranges[name]))
         return out
 
     def describe(self) -> dict[str, list[float]]:

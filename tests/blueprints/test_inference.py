@@ -379,3 +379,51 @@ def test_the_protocol_is_in_the_openapi_document(client):
     assert "application/octet-stream" in infer["requestBody"]["content"]
     assert {"/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}",
             "/v2/models/{name}/versions/{version}/infer"} <= set(paths)  # fmt: skip
+
+
+def _warnings(body) -> list[dict]:
+    text = body.get("parameters", {}).get("warnings")
+    return orjson.loads(text) if text is not None else []
+
+
+def test_rows_outside_the_training_data_carry_the_family_routes_warnings(client):
+    """A reading far outside what xgboost was trained on (18 bar of oil pressure), a window
+    hotter than any trained on, a series far outside the lstm's: the same warnings as the
+    family routes give, each with its row; normal rows none, and no parameter at all when no
+    row has any."""
+    odd = {**READINGS[0], "pressao_oleo_bar": 18.0}
+    order, rows = _feature_rows(client, [READINGS[0], odd])
+    answer = _infer(client, "xgboost", [
+        {"name": "features", "datatype": "FP32", "shape": [2, 4], "data": rows}
+    ]).json  # fmt: skip
+    ours = client.post("/model/xgboost/predict", json={"instances": [READINGS[0], odd]}).json
+    expected = [{"row": i, **w} for i, r in enumerate(ours["results"]) for w in r["warnings"]]
+    assert expected and [w["row"] for w in expected] == [1]
+    assert _warnings(answer) == expected
+    normal = _infer(client, "xgboost", [
+        {"name": "features", "datatype": "FP32", "shape": [1, 4], "data": rows[:1]}
+    ]).json  # fmt: skip
+    assert "parameters" not in normal
+
+    # Values a float32 holds exactly, so that both routes read the same numbers.
+    hot = [{**r, "Cool_T": 190.0} for r in _window(4)]
+    windows = [
+        [[float(np.float32(r[c])) for c in CHANNEL_NAMES] for r in w] for w in (_window(5), hot)
+    ]
+    answer = _infer(client, "gru", [
+        {"name": "window", "datatype": "FP32", "shape": [2, 60, 8], "data": windows}
+    ]).json  # fmt: skip
+    expected = []
+    for row, window in enumerate(windows):
+        readings = [dict(zip(CHANNEL_NAMES, r, strict=True)) for r in window]
+        found = client.post("/model/gru/predict", json={"readings": readings}).json["warnings"]
+        expected += [{"row": row, **w} for w in found]
+    assert any(w["row"] == 1 and w["field"] == "Cool_T" for w in expected)
+    assert _warnings(answer) == expected
+
+    series = [[4.0 + 0.01 * (i % 7) for i in range(60)], [1e6 + i for i in range(60)]]
+    answer = _infer(client, "lstm", [
+        {"name": "series", "datatype": "FP64", "shape": [2, 60], "data": series}
+    ]).json  # fmt: skip
+    ours = client.post("/model/lstm/predict", json={"data": series[1]}).json["warnings"]
+    assert ours and _warnings(answer) == [{"row": 1, **w} for w in ours]

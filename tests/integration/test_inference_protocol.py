@@ -82,6 +82,17 @@ def test_xgboost_through_tritonclient_equals_our_route(client, server, binary):
     assert result.as_numpy("at_risk").tolist() == [r["at_risk"] for r in ours]
 
 
+def test_tritonclient_reads_the_warnings_of_a_row_outside_the_training_data(client, server):
+    import json
+
+    order = client.get_model_metadata("xgboost")["parameters"]["feature_order"]
+    odd = {**READINGS[0], "pressao_oleo_bar": 18.0}
+    rows = np.array([[r[name] for name in order] for r in (READINGS[0], odd)], dtype=np.float32)
+    result = client.infer("xgboost", [_input("features", rows, "FP32")])
+    warnings = json.loads(result.get_response()["parameters"]["warnings"])
+    assert {(w["row"], w["field"]) for w in warnings} == {(1, "pressao_oleo_bar")}
+
+
 def test_gru_through_tritonclient_equals_our_route(client, server):
     rng = np.random.default_rng(5)
     nominal = np.array([1800.0, 82.0, 4.5, 78.0, 6.0, 1.1, 24.6, 27.8])

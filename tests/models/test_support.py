@@ -53,3 +53,15 @@ def test_a_version_without_ranges_gives_no_warnings_and_a_malformed_one_fails():
     assert empty.warnings({"a": 1e9}) == []
     with pytest.raises(ValueError, match="not \\[low, high\\]"):
         TrainedRanges.from_metadata({support.METADATA_KEY: {"inputs": {"a": [2.0, 1.0]}}})
+
+
+def test_a_value_just_beyond_the_trained_extremes_is_not_warned():
+    """Within 2 % of the range's width of an extreme: the noise of a finite sample's extremes,
+    not a new operating point; beyond it, the warning reports the range itself."""
+    ranges = _ranges(oil=np.array([0.0, 10.0]))  # width 10: margin 0.2
+    assert ranges.warnings({"oil": 10.15}) == []
+    assert ranges.warnings({"oil": -0.15}) == []
+    assert ranges.warnings({"oil": 10.25})[0]["trained_range"] == [0.0, 10.0]
+    assert ranges.check("oil", np.array([5.0, -0.25]))["value"] == -0.25
+    per_row = ranges.rows_warnings(np.array([[10.15], [10.25], [-0.3]]), ("oil",))
+    assert [len(w) for w in per_row] == [0, 1, 1]

@@ -164,8 +164,10 @@ def _infer(name: str, version: str | None) -> Response:
         max_values=int(config["MAX_BATCH_SIZE"]) * 8,
     )
     with timed_inference(model):
-        outputs = signature.infer(model, inference.inputs, inference.parameters, config)
-    body, headers = encode_response(name, model.version.version, inference, outputs)
+        inferred = signature.infer(model, inference.inputs, inference.parameters, config)
+    body, headers = encode_response(
+        name, model.version.version, inference, inferred.outputs, inferred.warnings
+    )
     return Response(body, status=200, headers=headers)
 
 

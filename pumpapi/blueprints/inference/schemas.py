@@ -102,4 +102,18 @@ class InferResponseSchema(ResponseSchema):
     model_name = fields.String(metadata={"example": "xgboost"})
     model_version = fields.String(metadata={"example": "3"})
     id = fields.String()
+    parameters = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "`warnings`, when an input row lies outside the model's training "
+            "data: a JSON text of `[{row, code: OUT_OF_TRAINING_RANGE, field, value, "
+            "trained_range}]`, the warnings the family's own route gives, with the row of the "
+            "input tensor (reading, window or series) each is about. Absent otherwise.",
+            "example": {
+                "warnings": '[{"row":0,"code":"OUT_OF_TRAINING_RANGE",'
+                '"field":"pressao_oleo_bar","value":18.0,"trained_range":[0.4,7.1]}]'
+            },
+        },
+    )
     outputs = fields.List(fields.Nested(ResponseTensorSchema))

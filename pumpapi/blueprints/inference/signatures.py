@@ -30,7 +30,16 @@ class TensorSpec:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
 
-Infer = Callable[[Model, Mapping[str, InferInput], Mapping[str, Any], Mapping[str, Any]], list]
+@dataclass(frozen=True)
+class Inferred:
+    """A signature's answer: its output tensors, and for each row (reading, window, series)
+    the warnings the family's own route would give it (OUT_OF_TRAINING_RANGE)."""
+
+    outputs: list[OutputTensor]
+    warnings: list[list[dict[str, Any]]]
+
+
+Infer = Callable[[Model, Mapping[str, InferInput], Mapping[str, Any], Mapping[str, Any]], Inferred]
 
 
 @dataclass(frozen=True)
@@ -111,18 +120,19 @@ def _channel_bounds(names: tuple[str, ...]) -> np.ndarray:
 # --- xgboost: rows of the four features, in the model's feature order --------------------------
 
 
-def _infer_risk(model, inputs, parameters, config) -> list[OutputTensor]:
+def _infer_risk(model, inputs, parameters, config) -> Inferred:
     tensor = RISK.input_of(inputs)
     rows = tensor.values
     _check_rows(tensor.name, rows.shape[0], int(config["MAX_BATCH_SIZE"]), "rows")
     channels = tuple(model.feature_channels[f] for f in model.feature_order)
     _check_columns(tensor.name, rows, model.feature_order, _channel_bounds(channels))
     assessments = model.classify(model.predict(rows))
-    return [
+    outputs = [
         OutputTensor("probability", "FP32", np.array([a.probability for a in assessments])),
         OutputTensor("prediction", BYTES, np.array([a.prediction for a in assessments])),
         OutputTensor("at_risk", "BOOL", np.array([a.at_risk for a in assessments])),
     ]
+    return Inferred(outputs, model.trained_ranges.rows_warnings(rows, model.feature_order))
 
 
 RISK = Signature(
@@ -143,7 +153,7 @@ RISK = Signature(
 _CHANNEL_BOUNDS = np.array([[c.minimum, c.maximum] for c in CHANNELS])
 
 
-def _infer_health(model, inputs, parameters, config) -> list[OutputTensor]:
+def _infer_health(model, inputs, parameters, config) -> Inferred:
     from pumpapi.models.gru import INDICES, WINDOW
 
     tensor = HEALTH.input_of(inputs)
@@ -158,7 +168,7 @@ def _infer_health(model, inputs, parameters, config) -> list[OutputTensor]:
     _check_rows(tensor.name, windows.shape[0] * windows.shape[1], limit, "readings")
     _check_columns(tensor.name, windows, CHANNEL_NAMES, _CHANNEL_BOUNDS)
     assessments = [model.assess(window) for window in windows]
-    return [
+    outputs = [
         OutputTensor(
             "indices", "FP64", np.array([[a.indices[i] for i in INDICES] for a in assessments])
         ),
@@ -166,6 +176,7 @@ def _infer_health(model, inputs, parameters, config) -> list[OutputTensor]:
             "status", BYTES, np.array([[a.status[i] for i in INDICES] for a in assessments])
         ),
     ]
+    return Inferred(outputs, [a.warnings for a in assessments])
 
 
 HEALTH = Signature(
@@ -194,7 +205,7 @@ def _horizon(parameters: Mapping[str, Any]) -> int | None:
     return horizon
 
 
-def _infer_forecast(model, inputs, parameters, config) -> list[OutputTensor]:
+def _infer_forecast(model, inputs, parameters, config) -> Inferred:
     from pumpapi.blueprints.lstm.schemas import MAX_SERIES_LENGTH, TOO_SHORT
     from pumpapi.models.lstm import WINDOW
 
@@ -220,7 +231,7 @@ def _infer_forecast(model, inputs, parameters, config) -> list[OutputTensor]:
     outputs = [OutputTensor("prediction", "FP64", np.array([f.prediction for f in forecasts]))]
     if horizon is not None:
         outputs.append(OutputTensor("forecast", "FP64", np.array([f.forecast for f in forecasts])))
-    return outputs
+    return Inferred(outputs, [f.warnings for f in forecasts])
 
 
 FORECAST = Signature(

@@ -268,10 +268,17 @@ def encode_response(
     model_version: str,
     request: InferRequest,
     outputs: Sequence[OutputTensor],
+    warnings: Sequence[Sequence[Mapping[str, Any]]] = (),
 ) -> tuple[bytes, dict[str, str]]:
     """The response body and its headers: JSON, or a JSON header followed by the outputs that
     were asked for as binary data (then `Inference-Header-Content-Length` says where the JSON
-    ends)."""
+    ends).
+
+    `warnings` (one list per row of the input: reading, window, series) reach the client as
+    the response parameter `warnings`, a JSON text of `[{"row": i, "code": …, "field": …,
+    "value": …, "trained_range": [lo, hi]}, …]` — the protocol's parameters hold strings,
+    numbers and booleans only, and an extra output tensor would change every model's
+    signature. Absent when no row has any, as the family routes' lists are then empty."""
     wanted: Mapping[str, bool]
     if request.outputs is None:
         wanted = {tensor.name: request.binary_output for tensor in outputs}
@@ -286,6 +293,9 @@ def encode_response(
     header: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
     if request.id is not None:
         header["id"] = request.id
+    flagged = [{"row": row, **w} for row, found in enumerate(warnings) for w in found]
+    if flagged:
+        header["parameters"] = {"warnings": orjson.dumps(flagged).decode()}
     described, blobs = [], []
     for tensor in outputs:
         if tensor.name not in wanted:
