@@ -117,8 +117,9 @@ class TrainedRanges:
 
     def check(self, name: str, values: Any, field: str | None = None) -> dict[str, Any] | None:
         """The warning for input `name` if any of `values` (a number or an array) lies outside
-        its trained range (by more than MARGIN of its width), reporting the value furthest outside, under `field` (default the
-        input's name); None if all are inside or the input has no range."""
+        its trained range (by more than MARGIN of its width), reporting the value furthest
+        outside, under `field` (default the input's name); None if all are inside or the input
+        has no range."""
         limits = self._limits(name)
         if limits is None:
             return None
