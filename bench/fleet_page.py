@@ -24,9 +24,10 @@ from pathlib import Path
 import psycopg
 
 from bench.run import train_missing
-from pumpapi import create_app, db, simulator
-from pumpapi.localpg import LocalCluster
-from pumpapi.stack import free_port
+from pumpapi import create_app, db
+from pumpapi.devtools import simulator
+from pumpapi.devtools.localpg import LocalCluster
+from pumpapi.devtools.processes import free_port
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -82,7 +83,7 @@ def measure(cluster: LocalCluster, store: Path, pumps: int = 200, requests: int 
         cold = server_ms()
         warm = [server_ms() for _ in range(requests)]
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
     return {
         "pumps": pumps,
         "cold_ms": round(cold[0], 1),

@@ -20,6 +20,8 @@ import timeit
 from collections.abc import Callable
 from typing import Any
 
+from pumpapi import db
+
 FAMILIES = ("xgboost", "gru", "lstm")
 
 
@@ -121,7 +123,7 @@ def main() -> None:
         else:
             compare(app, floor, cases, args.number, args.only)
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
         if cluster is not None:
             cluster.stop()
 

@@ -23,9 +23,10 @@ import psutil
 import psycopg
 
 from bench import measure, report
-from pumpapi import db, simulator
-from pumpapi.localpg import LocalCluster
-from pumpapi.stack import free_port, stop_process
+from pumpapi import db
+from pumpapi.devtools import simulator
+from pumpapi.devtools.localpg import LocalCluster
+from pumpapi.devtools.processes import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

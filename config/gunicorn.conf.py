@@ -89,10 +89,6 @@ class AccessLogAsConfigured(Logger):
 logger_class = AccessLogAsConfigured
 
 
-def _telemetry_store(worker):
-    return worker.wsgi.extensions["pumpapi.db"]
-
-
 def when_ready(server):
     # The store watcher (pumpapi/models/watch.py): a process of its own, so the master opens
     # no socket or thread; it sends SIGHUP when the store serves something new. Started through
@@ -128,7 +124,9 @@ def pre_fork(server, worker):
 
 
 def post_worker_init(worker):
-    _telemetry_store(worker).open()
+    from pumpapi import db
+
+    db.open_worker(worker.wsgi)
 
 
 def child_exit(server, worker):
@@ -146,8 +144,7 @@ def on_exit(server):
 def worker_exit(server, worker):
     wsgi = getattr(worker, "wsgi", None)
     if wsgi is not None:
-        # What the prediction log still holds is written before the worker goes.
-        from pumpapi.db import predictions
+        # What the prediction log still holds is written before the pools close.
+        from pumpapi import db
 
-        predictions.of(wsgi).close()
-        _telemetry_store(worker).close()
+        db.close_worker(wsgi)

@@ -28,14 +28,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from pumpapi import auth, cors, db, limits, models, observability
-    from pumpapi.db import ingest, predictions
+    from pumpapi.db import predictions
     from pumpapi.extensions import json, smorest, views
 
     app.json = json.OrjsonProvider(app)
     views.init_app(app)
     app.extensions["pumpapi.api"] = smorest.init_app(app)
     db.init_app(app)
-    ingest.init_app(app)
     predictions.init_app(app)
     models.init_app(app)
     # Before auth and limits: refused requests get a request id, a log line and a count too.
@@ -63,10 +62,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from pumpapi.cli import COMMANDS
+    """`flask` offers the `pumpapi` commands for this app, each imported only when it runs."""
+    from pumpapi.cli import lazy_app_cli
 
-    for command in COMMANDS:
-        app.cli.add_command(command)
+    app.cli = lazy_app_cli(app.name)
 
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,12 +1,55 @@
-"""The `pumpapi` command line: database, simulator, training, model store, serving."""
+"""The `pumpapi` command line: database, simulator, training, model store, serving.
+
+Commands live beside the code they drive and are imported only when one of them runs (or its help
+is shown): the gunicorn master, which builds the app and therefore `app.cli`, never imports the
+development tools, training or evaluation (tests/test_architecture.py).
+"""
 
 from __future__ import annotations
 
-import click
-from flask.cli import FlaskGroup
+import importlib
 
-#: Commands registered both on `pumpapi` and on `flask` (see create_app).
-COMMANDS: list[click.Command] = []
+import click
+from flask.cli import AppGroup, FlaskGroup
+
+#: Command name -> "module:attribute" of its click command, imported on first use.
+LAZY: dict[str, str] = {
+    "db": "pumpapi.db.commands:db",
+    "serve": "pumpapi.devtools.demo:serve",
+    "simulate": "pumpapi.devtools.demo:simulate",
+    "stack": "pumpapi.devtools.stack:stack",
+    "nginx-conf": "pumpapi.devtools.stack:nginx_conf",
+    "train": "pumpapi.training.commands:train",
+    "models": "pumpapi.models.commands:models",
+    "evaluate": "pumpapi.evaluation.commands:evaluate_command",
+    "telemetry": "pumpapi.blueprints.telemetry.commands:telemetry",
+    "settings": "pumpapi.cli:settings_command",
+}
+
+
+class _Lazy:
+    """A click group that also offers the commands of LAZY, importing one only when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY:
+            module, _, attribute = LAZY[name].partition(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+class LazyGroup(_Lazy, FlaskGroup):
+    """`pumpapi`: Flask's command group (the app is created only for commands that need it)."""
+
+
+class LazyAppGroup(_Lazy, AppGroup):
+    """`app.cli` (what `flask` offers for this app): the same commands, as lazily."""
+
+
+def lazy_app_cli(name: str) -> LazyAppGroup:
+    return LazyAppGroup(name)
 
 
 def _create_app():
@@ -15,7 +58,7 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+@click.group(cls=LazyGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """PumpAPI: inference service of a fleet of diesel motor pumps."""
 
@@ -44,34 +87,3 @@ def settings_command(markdown: bool) -> None:
         elif setting.secret and value:
             value = "***"
         click.echo(f"{setting.env:34} {value}")
-
-
-COMMANDS.append(settings_command)
-
-
-def _register() -> None:
-    """Import each command module (kept beside the code it drives) and register its commands."""
-    from pumpapi.db.commands import db
-
-    COMMANDS.append(db)
-    from pumpapi.demo import serve, simulate
-
-    COMMANDS.extend((serve, simulate))
-    from pumpapi.stack import nginx_conf, stack
-
-    COMMANDS.extend((stack, nginx_conf))
-    from pumpapi.models.commands import models
-    from pumpapi.training.commands import train
-
-    COMMANDS.extend((train, models))
-    from pumpapi.evaluation.commands import evaluate_command
-
-    COMMANDS.append(evaluate_command)
-    from pumpapi.blueprints.telemetry.commands import telemetry
-
-    COMMANDS.append(telemetry)
-
-
-_register()
-for _command in COMMANDS:
-    main.add_command(_command)

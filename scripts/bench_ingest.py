@@ -30,7 +30,7 @@ import psycopg
 from pumpapi import create_app, db, readings
 from pumpapi.db import ingest
 from pumpapi.db.ingest import ingest_batch
-from pumpapi.localpg import LocalCluster
+from pumpapi.devtools.localpg import LocalCluster
 from pumpapi.telemetry import CHANNEL_NAMES
 
 KEY = "bench-key"

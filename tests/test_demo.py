@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from pumpapi import db
 from pumpapi.cli import main
-from pumpapi.stack import free_port
+from pumpapi.devtools.processes import free_port
 from pumpapi.telemetry import CHANNEL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,13 +85,15 @@ def test_serve_prepares_everything_then_stops_cleanly(database_url, xgboost_trai
         assert ready.status_code == 200, ready.text
         machines = requests.get(f"http://127.0.0.1:{port}/machines", timeout=5).json()
         assert machines["count"] == 3
-        # Least privilege: the workers read as the SELECT-only role, not DATABASE_URL's user.
+        # Least privilege: the workers read as the SELECT-only role and write (telemetry, events,
+        # the prediction log) as the writer, both pools opened by the workers' start hook; never
+        # as DATABASE_URL's user.
         assert "serving as pumpapi_reader (SELECT only)" in text
         with psycopg.connect(database_url) as conn:
             users = conn.execute(
                 "SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'pumpapi'"
             ).fetchall()
-        assert users == [("pumpapi_reader",)]
+        assert sorted(users) == [("pumpapi_reader",), ("pumpapi_writer",)]
         assert (tmp_path / "var" / "secrets").stat().st_mode & 0o077 == 0
         # What `make serve` prints as the API's address answers, with links.
         root = requests.get(f"http://127.0.0.1:{port}/", timeout=5)

@@ -51,3 +51,12 @@ def test_readme_architecture_names_every_module_and_nothing_else():
         if entry.suffix == ".py" or (entry / "__init__.py").exists():
             name = f"pumpapi/{entry.name}" + ("/" if entry.is_dir() else "")
             assert name in listed, f"README's architecture omits {name}"
+
+
+def test_readme_architecture_names_every_development_tool():
+    root = Path(__file__).parents[1]
+    block = README.split("## Architecture", 1)[1].split("```", 2)[1]
+    (line,) = [line for line in block.splitlines() if line.split()[:1] == ["devtools/"]]
+    for module in (root / "pumpapi" / "devtools").glob("*.py"):
+        if module.name != "__init__.py":
+            assert module.name in line, f"README's architecture omits devtools/{module.name}"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pumpapi.simulator import (
+from pumpapi.devtools.simulator import (
     DEFAULT_PHYSICS,
     FAULT_KINDS,
     HYDRAULIC_FAULTS,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pumpapi.stack import NginxConfig
+from pumpapi.devtools.stack import NginxConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -38,7 +38,7 @@ _ROW = np.dtype(
 
 
 class PumpHistory(Protocol):
-    """What `copy_fleet` needs of a pump's history (pumpapi.simulator.PumpHistory has it)."""
+    """What `copy_fleet` needs of a pump's history (the simulator's PumpHistory has it)."""
 
     name: str
     timestamps: np.ndarray  # datetime64, UTC, shape (n,)

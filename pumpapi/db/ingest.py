@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
-from flask import Flask, current_app
+from flask import current_app
 from psycopg import errors as pgerrors
 from psycopg import sql
 
@@ -231,26 +231,12 @@ def write_errors() -> Iterator[None]:
         ) from exc
 
 
-def init_app(app: Flask) -> TelemetryStore:
-    """The store ingestion writes through: its own (writer role) when INGEST_DATABASE_URL is
-    set, otherwise the serving store. Created closed; each process opens it on first use."""
-    url = app.config.get("INGEST_DATABASE_URL")
-    if url:
-        writer = TelemetryStore({**app.config, "DATABASE_URL": url})
-    else:
-        writer = app.extensions["pumpapi.db"]
-    app.extensions["pumpapi.ingest"] = writer
-    return writer
-
-
-def writer() -> TelemetryStore:
-    """The current app's writer store."""
-    return current_app.extensions["pumpapi.ingest"]
-
-
 def store_batch(batch: TelemetryBatch, store: TelemetryStore | None = None) -> IngestResult:
     """Store a batch through the app's writer store; every database failure is a 503."""
-    store = store or writer()
+    if store is None:
+        from pumpapi.db import writer  # the package imports nothing of this module
+
+        store = writer()
     timeout = int(current_app.config["INGEST_STATEMENT_TIMEOUT_MS"])
 
     def write(conn: psycopg.Connection) -> IngestResult:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -84,6 +87,40 @@ class ServingURLs:
     writer: str
 
 
+def secret(directory: Path, name: str, nbytes: int = 24) -> str:
+    """The secret `name` kept in `directory` (0700) as a file readable by its owner only (0600),
+    generated (URL-safe random text) on first use and the same on every later call."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    path = directory / name
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        value = ""
+    if not value:
+        value = secrets.token_urlsafe(nbytes)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def write_passfile(path: Path, passwords: Mapping[str, str]) -> Path:
+    """A libpq password file (0600) giving each role its password on any host and database:
+    connection strings then name `passfile=` and carry no password."""
+
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace(":", "\\:")
+
+    lines = [f"*:*:*:{escape(role)}:{escape(pw)}" for role, pw in passwords.items()]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def least_privilege(owner_url: str, secrets_dir: Path) -> ServingURLs:
     """Create (or update) the reader and writer roles through the owner's connection, with
     passwords generated once and kept under `secrets_dir` (0600), and return their connection
@@ -92,7 +129,6 @@ def least_privilege(owner_url: str, secrets_dir: Path) -> ServingURLs:
     Raises psycopg.errors.InsufficientPrivilege when the owner may not create roles.
     """
     from pumpapi.db.connection import to_conninfo
-    from pumpapi.localpg import secret, write_passfile
 
     passwords = {role: secret(secrets_dir, f"{role}.password") for role in (READER, WRITER)}
     passfile = write_passfile(secrets_dir / "pgpass", passwords)

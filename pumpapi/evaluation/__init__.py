@@ -7,8 +7,9 @@ It defines::
     def evaluate(model, *, fleets: Callable[[str], Sequence[PumpHistory]],
                  scenarios: list[str], resamples: int, seed: int) -> dict
 
-- `model` is the loaded serving object of the version (`pumpapi.models.family_class(family)`,
-  loaded from the store exactly as the service loads it): what is evaluated is what is served.
+- `model` is the loaded serving object of the version (`family_class(family)` of
+  pumpapi.models.families, loaded from the store exactly as the service loads it): what is
+  evaluated is what is served.
 - `fleets(name)` returns the independent fleet of scenario `name` (pumpapi.evaluation.fleets;
   never simulated from the version's training seed, cached, do not modify it). `scenarios`
   lists the names asked for; `fleets.IN_DISTRIBUTION` comes first when asked for.
@@ -60,7 +61,7 @@ METADATA_KEY = "evaluation"
 
 def load_model(store: ModelStore, family: str, version: str = "latest", config=None):
     """The version loaded as the service loads it (verified artifacts)."""
-    from pumpapi.models import family_class
+    from pumpapi.models.families import family_class
 
     stored = store.resolve(family, version)
     stored.verify()

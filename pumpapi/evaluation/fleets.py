@@ -1,10 +1,11 @@
 """Independent fleets to evaluate on: pumps simulated from seeds no training used, under named
 shift scenarios.
 
-A scenario is a change of the simulator's physics (`pumpapi.simulator.Physics`), so "hot climate"
-means hotter ambient air through every equation that reads it, not edited readings. Each scenario
-has its own seed (the evaluation seed + its offset), so scenarios are independent fleets, and a
-fleet is cached per process: the evaluator of a family and its baselines score the same pumps.
+A scenario is a change of the simulator's physics (`pumpapi.devtools.simulator.Physics`), so
+"hot climate" means hotter ambient air through every equation that reads it, not edited
+readings. Each scenario has its own seed (the evaluation seed + its offset), so scenarios are
+independent fleets, and a fleet is cached per process: the evaluator of a family and its
+baselines score the same pumps.
 
 `check_seed` refuses a seed a version was trained on (its metadata's
 `training_data.simulator.seed`): evaluating on training pumps would measure memory, not skill.
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pumpapi.simulator import DEFAULT_PHYSICS, Physics, PumpHistory, simulate_fleet
+from pumpapi.devtools.simulator import DEFAULT_PHYSICS, Physics, PumpHistory, simulate_fleet
 
 #: Default evaluation seed. Training uses 7 (xgboost) and 42 (gru, lstm); tests use small seeds.
 DEFAULT_SEED = 20_261_203

@@ -173,7 +173,7 @@ def impossible_windows() -> dict[str, np.ndarray]:
 def training_fleet(metadata: dict[str, Any]) -> list[Any]:
     """The pumps the version was trained on (its metadata's simulator run and train pumps),
     simulated again with the current simulator: the baselines learn from the same pumps."""
-    from pumpapi.simulator import simulate_fleet
+    from pumpapi.devtools.simulator import simulate_fleet
 
     run = metadata["training"]["simulator"]
     names = set(metadata["training"]["pumps"]["train"])

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.devtools.simulator import PumpHistory
 from pumpapi.evaluation import stats
 from pumpapi.evaluation.fleets import IN_DISTRIBUTION
-from pumpapi.simulator import PumpHistory
 
 #: Score every STRIDE-th reading.
 STRIDE = 5
@@ -96,7 +96,7 @@ def logistic_from_metadata(meta: dict[str, Any]) -> Callable[[np.ndarray], np.nd
 
 def _refit_logistic(model) -> Callable[[np.ndarray], np.ndarray]:
     """For versions without stored baseline parameters: refit on the training fleet."""
-    from pumpapi.simulator import simulate_fleet
+    from pumpapi.devtools.simulator import simulate_fleet
     from pumpapi.training.xgboost import build_dataset, fit_baseline, logistic_parameters
 
     sim = model.metadata["training_data"]["simulator"]

@@ -1,13 +1,12 @@
 """The ML model families PumpAPI serves (loaders, pre/post-processing, the model store).
 
 Not ORM models: the telemetry database lives in `pumpapi.db`. Each family is one module
-implementing `pumpapi.models.base.Model`; `FAMILIES` maps a family name to its class, imported
-only when that family is loaded so a process pays only for the libraries it serves.
+implementing `pumpapi.models.base.Model`; `pumpapi.models.families` names each family's class,
+imported only when that family is loaded so a process pays only for the libraries it serves.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from flask import Flask, Response, current_app, g, request
@@ -18,23 +17,6 @@ from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.store import ModelStore
 
 log = logging.getLogger(__name__)
-
-#: family name -> "module:Class" of its `Model` implementation.
-FAMILIES: dict[str, str] = {
-    "xgboost": "pumpapi.models.xgboost:FailureRiskModel",
-    "gru": "pumpapi.models.gru:HealthIndexModel",
-    "lstm": "pumpapi.models.lstm:SeriesForecaster",
-}
-
-
-def family_class(family: str) -> type[Model]:
-    """The `Model` class of a family (imports its module on first use)."""
-    try:
-        target = FAMILIES[family]
-    except KeyError:
-        raise KeyError(f"unknown model family {family!r}; known: {sorted(FAMILIES)}") from None
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
 
 
 def init_app(app: Flask) -> ModelRegistry:
@@ -108,6 +90,6 @@ def local_store(config) -> ModelStore:
     return ModelStore(config["MODEL_CACHE"] if is_remote(location) else location)
 
 
-def registry() -> ModelRegistry:
-    """The current app's model registry."""
-    return current_app.extensions["pumpapi.models"]
+def registry(app: Flask | None = None) -> ModelRegistry:
+    """The model registry of `app` (default: the current app)."""
+    return (app or current_app).extensions["pumpapi.models"]

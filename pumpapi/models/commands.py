@@ -143,7 +143,7 @@ def show(store_root: str, family: str, version: str) -> None:
 
 
 def _list_remote(remote, as_json: bool) -> None:
-    from pumpapi.models import FAMILIES
+    from pumpapi.models.families import FAMILIES
 
     rows = []
     for family in FAMILIES:

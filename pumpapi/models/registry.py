@@ -10,6 +10,7 @@ from typing import Any
 
 from pumpapi.errors import ArtifactCorrupted, ModelNotFound, ModelNotReady
 from pumpapi.models.base import Model
+from pumpapi.models.families import family_class
 from pumpapi.models.store import LATEST, ModelStore
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,6 @@ class ModelRegistry:
     def _load_version(self, family: str, version: str) -> tuple[str | None, str | None]:
         """Load one version (a number or an alias) beside the others, verified: (the version
         loaded, None), or (None, why not). Never raises."""
-        from pumpapi.models import family_class  # the family table imports this module
 
         try:
             stored = self.store.resolve(family, version)

@@ -12,6 +12,7 @@ import time
 
 from flask import Flask, Request, Response, g, request
 
+from pumpapi import db
 from pumpapi.observability import logs
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -68,7 +69,7 @@ def init_app(app: Flask) -> None:
                 route,
                 response.status_code,
                 duration,
-                app.extensions.get("pumpapi.db"),
+                db.store(app),
             )
         if logs.request_log_enabled():
             logs.log_request(

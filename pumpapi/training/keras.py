@@ -88,7 +88,7 @@ def fleet_split(
 
     Validation pumps steer early stopping; held-out pumps are only ever used for the metrics.
     """
-    from pumpapi.simulator import simulate_fleet
+    from pumpapi.devtools.simulator import simulate_fleet
 
     pumps = pumps if fleet is None else len(fleet)
     if validation < 1 or held_out < 1 or pumps - validation - held_out < 1:

@@ -1,10 +1,10 @@
 """Training of the `xgboost` failure-risk family on a simulated fleet, split by pump.
 
 Data
-    `pumpapi.simulator.simulate_fleet(pumps, steps, seed=seed)`: one reading per minute per pump.
-    Each reading gives the four features of SPEC, taken by channel name: `rotacao_motor_rpm`
-    (Eng_RPM), `pressao_oleo_bar` (Oil_P), `tensao_bateria_v` (Bat_V), `tensao_alternador_v`
-    (Char_V).
+    `pumpapi.devtools.simulator.simulate_fleet(pumps, steps, seed=seed)`: one reading per
+    minute per pump. Each reading gives the four features of SPEC, taken by channel name:
+    `rotacao_motor_rpm` (Eng_RPM), `pressao_oleo_bar` (Oil_P), `tensao_bateria_v` (Bat_V),
+    `tensao_alternador_v` (Char_V).
 Label
     1 when the pump has a failure event within the next `horizon_hours` (24 h by default), as the
     simulator's ground truth `failure_within(horizon_steps)` says; 0 otherwise.
@@ -506,7 +506,7 @@ def compile_predictor(booster: xgboost.Booster, path: Path) -> dict[str, Any] | 
 
 
 def simulate(options: TrainingOptions) -> list[PumpHistory]:
-    from pumpapi import simulator
+    from pumpapi.devtools import simulator
 
     return simulator.simulate_fleet(
         options.pumps, options.steps, seed=options.seed, interval_s=options.interval_s
@@ -529,7 +529,7 @@ def train(
     source = "fleet given to train()"
     if fleet is None:
         fleet = simulate(options)
-        source = "pumpapi.simulator.simulate_fleet (default physics)"
+        source = "pumpapi.devtools.simulator.simulate_fleet (default physics)"
     simulated = time.perf_counter()
     dataset = build_dataset(fleet, options.horizon_steps, options.include_stopped)
     simulated_pumps, simulated_steps = len(fleet), max(len(pump.readings) for pump in fleet)

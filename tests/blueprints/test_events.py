@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from pumpapi import db
+
 KEY = "test-ingest-key"
 AUTH = {"X-API-Key": KEY}
 FAILURE = {
@@ -37,7 +39,7 @@ def count(url: str) -> int:
 def app(make_app, database_url):
     app = make_app(DATABASE_URL=database_url, INGEST_API_KEYS=(KEY,))
     yield app
-    app.extensions["pumpapi.db"].close()
+    db.store(app).close()
 
 
 @pytest.fixture
@@ -134,7 +136,7 @@ def test_reading_needs_a_read_key_when_reads_are_guarded(make_app, database_url)
         )
         assert write.status_code == 403
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
 
 
 def test_too_many_events_is_422_before_any_is_read(make_app, database_url):
@@ -145,7 +147,7 @@ def test_too_many_events_is_422_before_any_is_read(make_app, database_url):
         )
         assert response.status_code == 422 and "At most 2 events" in response.get_json()["error"]
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
 
 
 def test_postgresql_unavailable_is_503(make_app):

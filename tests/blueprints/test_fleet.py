@@ -12,9 +12,10 @@ import re
 import psycopg
 import pytest
 
+from pumpapi import db
 from pumpapi.db import copy_fleet, predictions, to_conninfo
 from pumpapi.db.events import Event, store_events
-from pumpapi.stack import free_port
+from pumpapi.devtools.processes import free_port
 from tests.fixtures.db import pump_history
 
 HOSTILE = "<script>alert(1)</script>"
@@ -53,7 +54,7 @@ def fleet_app(make_app, all_families_root, database_url):
     )
     yield app
     predictions.of(app).close()
-    app.extensions["pumpapi.db"].close()
+    db.store(app).close()
 
 
 def rows(page: str) -> dict[str, dict[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pumpapi import db
 from pumpapi.db import copy_fleet
 from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.db import NOMINAL, pump_history
@@ -239,7 +240,7 @@ def test_machine_predict_answers_503_when_the_database_is_unreachable(make_app, 
     try:
         response = app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-007")
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
     _error(response, 503)
     assert response.headers["Retry-After"]
 

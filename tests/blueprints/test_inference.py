@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 import pumpapi
+from pumpapi import models
 from pumpapi.blueprints.inference.tensors import HEADER_LENGTH
 from pumpapi.telemetry import CHANNEL_NAMES
 
@@ -66,7 +67,7 @@ def test_server_metadata_liveness_and_readiness(client):
 
 
 def test_model_metadata_names_inputs_and_outputs(client, all_families_app):
-    registry = all_families_app.extensions["pumpapi.models"]
+    registry = models.registry(all_families_app)
     meta = client.get("/v2/models/xgboost").json
     assert meta["versions"] == [registry.get("xgboost").version.version]
     assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, 4]}]

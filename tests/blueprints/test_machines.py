@@ -5,6 +5,7 @@ import time
 
 import psycopg
 
+from pumpapi import db
 from pumpapi.db import copy_fleet
 from pumpapi.db.schema import migrations
 from tests.fixtures.db import pump_history
@@ -110,7 +111,7 @@ def test_database_down_answers_503_fast_and_recovers(
         assert database["ready"] is True and database["error"] is None
         assert database["version"] == migrations()[-1][0]  # the schema version
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
 
 
 def test_readiness_reports_a_database_without_schema(make_app, empty_database_url):
@@ -120,7 +121,7 @@ def test_readiness_reports_a_database_without_schema(make_app, empty_database_ur
         assert response.status_code == 503
         assert "pumpapi db init" in response.get_json()["components"]["database"]["error"]
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
 
 
 def test_machines_is_documented(client):

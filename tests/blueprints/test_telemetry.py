@@ -7,6 +7,7 @@ import json
 import psycopg
 import pytest
 
+from pumpapi import db
 from pumpapi.readings import FIELDS
 
 KEY = "test-ingest-key"
@@ -54,7 +55,7 @@ def count(url):
 def ingest_app(make_app, database_url):
     app = make_app(DATABASE_URL=database_url, INGEST_API_KEYS=("another-key", KEY))
     yield app
-    app.extensions["pumpapi.db"].close()
+    db.store(app).close()
 
 
 @pytest.fixture
@@ -198,7 +199,7 @@ def test_batch_size_and_body_limits(make_app, database_url):
     huge = client.post("/machine/telemetry", data="x" * 6000, content_type="text/csv", headers=AUTH)
     assert huge.status_code == 413
     assert "5000 bytes" in huge.get_json()["error"]
-    app.extensions["pumpapi.db"].close()
+    db.store(app).close()
 
 
 def test_wrong_content_type_is_415_and_get_is_405(client):

@@ -8,6 +8,7 @@ import re
 import psycopg
 import pytest
 
+from pumpapi import db
 from pumpapi.db import copy_fleet
 from pumpapi.models.xgboost import AT_RISK, FEATURE_ORDER, HEALTHY
 from tests.fixtures.db import pump_history
@@ -284,7 +285,7 @@ def machine_app(make_app, xgboost_trained, database_url):
         DATABASE_URL=database_url,
     )
     yield app
-    app.extensions["pumpapi.db"].close()
+    db.store(app).close()
 
 
 def test_machine_predict_uses_the_latest_reading_of_that_pump(machine_app, database_url):
@@ -351,7 +352,7 @@ def test_machine_predict_answers_503_fast_when_the_database_is_unreachable(
     try:
         response = app.test_client().post("/machine/predict?machine_name=MOTOBOMBA-007")
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
     _error(response, 503)
     assert response.headers["Retry-After"]
 

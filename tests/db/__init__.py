@@ -1,1 +1,2 @@
-"""Tests of the telemetry store (pumpapi.db) and the local PostgreSQL cluster (pumpapi.localpg)."""
+"""Tests of the telemetry store (pumpapi.db) and the private PostgreSQL cluster
+(pumpapi.devtools.localpg)."""

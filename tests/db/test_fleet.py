@@ -7,8 +7,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pumpapi import simulator
 from pumpapi.db import TelemetryStore, copy_fleet
+from pumpapi.devtools import simulator
 from pumpapi.telemetry import CHANNEL_COLUMNS
 from tests.fixtures.db import PumpHistory, pump_history
 
@@ -105,8 +105,8 @@ def test_a_simulated_fleet_brings_its_failures_and_inspections_as_events(databas
 
     import psycopg
 
-    from pumpapi import simulator
     from pumpapi.db import copy_fleet, to_conninfo
+    from pumpapi.devtools import simulator
 
     physics = dataclasses.replace(
         simulator.DEFAULT_PHYSICS,

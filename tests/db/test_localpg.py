@@ -1,4 +1,4 @@
-"""The private PostgreSQL cluster (pumpapi.localpg): finding binaries, creating, reusing."""
+"""The private PostgreSQL cluster (pumpapi.devtools.localpg): binaries, creating, reusing."""
 
 import getpass
 import os
@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pumpapi import localpg
-from pumpapi.localpg import (
+from pumpapi.devtools import localpg
+from pumpapi.devtools.localpg import (
     ClusterError,
     LocalCluster,
     PostgresNotAvailable,
@@ -122,7 +122,7 @@ def test_url_and_create_database(pg_cluster):
 
 
 def test_secrets_are_generated_once_and_readable_by_their_owner_only(tmp_path):
-    from pumpapi.localpg import secret, write_passfile
+    from pumpapi.db.roles import secret, write_passfile
 
     first = secret(tmp_path / "secrets", "db.password")
     assert len(first) >= 24 and secret(tmp_path / "secrets", "db.password") == first

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 import requests
 
+from pumpapi import db
 from pumpapi.db import copy_fleet, predictions, to_conninfo
 from tests.fixtures.db import pump_history
 
@@ -42,7 +43,7 @@ def logged_app(make_app, all_families_root, database_url):
     )
     yield app
     predictions.of(app).close()
-    app.extensions["pumpapi.db"].close()
+    db.store(app).close()
 
 
 def test_every_family_route_and_batch_row_is_recorded(logged_app, database_url):
@@ -252,7 +253,7 @@ def test_the_candidate_scores_a_sample_off_the_response_path(
         assert len(found) == 3 + 1 + 3  # production rows, the pinned one, the shadow rows
     finally:
         log.close()
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
 
 
 def test_rows_without_a_pump_cost_no_index_insert_for_it(logged_app, database_url):

@@ -6,6 +6,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from pumpapi import db
 from pumpapi.db.roles import grant_roles
 from tests.fixtures.db import TEST_DB
 
@@ -90,8 +91,8 @@ def test_serving_reads_with_the_reader_while_ingestion_writes_with_the_writer(ma
         assert [m["machine"] for m in listed["machines"]] == ["MOTOBOMBA-007"]
         assert client.get("/health/ready").get_json()["components"]["database"]["ready"] is True
     finally:
-        app.extensions["pumpapi.db"].close()
-        app.extensions["pumpapi.ingest"].close()
+        db.store(app).close()
+        db.writer(app).close()
 
 
 def test_ingestion_given_the_reader_answers_503_saying_what_to_fix(make_app, roles):
@@ -106,7 +107,7 @@ def test_ingestion_given_the_reader_answers_503_saying_what_to_fix(make_app, rol
             "/machine/telemetry", json={"readings": [reading]}, headers={"X-API-Key": KEY}
         )
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()
     assert response.status_code == 503
     assert "INGEST_DATABASE_URL" in response.get_json()["error"]
     assert response.headers["Retry-After"]
@@ -129,8 +130,8 @@ def test_events_are_written_by_the_writer_and_read_by_the_reader(make_app, roles
         assert "INGEST_DATABASE_URL" in refused.get_json()["error"]
     finally:
         for each in (app, alone):
-            each.extensions["pumpapi.db"].close()
-            each.extensions["pumpapi.ingest"].close()
+            db.store(each).close()
+            db.writer(each).close()
 
 
 def test_least_privilege_serves_as_a_role_that_cannot_write(database_url, tmp_path):
@@ -166,3 +167,29 @@ def test_least_privilege_serves_as_a_role_that_cannot_write(database_url, tmp_pa
             conn.execute("DELETE FROM pumps")
     # Granting again (the next `make serve`) keeps the same passwords and works.
     assert roles.least_privilege(database_url, tmp_path / "secrets") == urls
+
+
+def test_one_lifecycle_opens_and_closes_the_reader_and_the_writer(make_app, roles):
+    """What gunicorn's post_worker_init and worker_exit call: both pools, created closed."""
+    reader_url, writer_url = roles
+    app = make_app(DATABASE_URL=reader_url, INGEST_DATABASE_URL=writer_url, PREDICTION_LOG=True)
+    reader, writer = db.store(app), db.writer(app)
+    assert reader is not writer
+    assert reader._pool is None and writer._pool is None  # nothing opened before fork
+    db.open_worker(app)
+    try:
+        for store, role in ((reader, "reader_"), (writer, "writer_")):
+            assert store._pool is not None
+            user = store.run(lambda conn: conn.execute("SELECT current_user").fetchone()[0])
+            assert user.startswith(role)
+    finally:
+        db.close_worker(app)
+    assert reader._pool is None and writer._pool is None
+
+
+def test_without_a_writer_url_writes_go_through_the_reader_store(make_app, database_url):
+    app = make_app(DATABASE_URL=database_url)
+    assert db.writer(app) is db.store(app)
+    db.open_worker(app)
+    db.close_worker(app)
+    assert db.store(app)._pool is None

@@ -289,6 +289,6 @@ def test_a_forked_child_gets_its_own_pool_and_leaves_the_parents_alone(database_
 
 def test_the_app_holds_one_store_reachable_through_store(db_app):
     with db_app.app_context():
-        assert db.store() is db_app.extensions["pumpapi.db"]
+        assert db.store() is db.store(db_app)
         assert isinstance(db.store(), TelemetryStore)
         assert db.store().check()["ready"] is True

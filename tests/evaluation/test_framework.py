@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from pumpapi.devtools.simulator import DEFAULT_PHYSICS
 from pumpapi.evaluation import fleets, stats
-from pumpapi.simulator import DEFAULT_PHYSICS
 
 
 def _scores(seed=0, n=4000, pumps=25):

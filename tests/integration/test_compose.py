@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pumpapi.stack import free_port
+from pumpapi.devtools.processes import free_port
 from tests.fixtures.containers import ENV, ROOT, engine, make
 from tests.integration.load import READING, Load
 

@@ -22,7 +22,7 @@ import requests
 
 from pumpapi import db
 from pumpapi.blueprints.gru.schemas import EXAMPLE_READING as GRU_READING
-from pumpapi.stack import free_port
+from pumpapi.devtools.processes import free_port
 from tests.fixtures.containers import Container, engine, make
 from tests.fixtures.db import fresh_schema, pump_history
 from tests.fixtures.gunicorn import worker_holds
@@ -130,7 +130,7 @@ def reference(make_app, served_models, telemetry_url):
         DATABASE_URL=telemetry_url,
     )
     yield app.test_client()
-    app.extensions["pumpapi.db"].close()
+    db.store(app).close()
 
 
 INSTANT_FIELDS = {"timestamp", "age_seconds"}

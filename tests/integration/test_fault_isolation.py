@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from pumpapi import db
-from pumpapi.stack import NginxProcess
+from pumpapi.devtools.stack import NginxProcess
 from tests.fixtures.db import pump_history
 from tests.fixtures.nginx import start_nginx, stop_nginx
 from tests.integration.load import READING, Load

@@ -26,7 +26,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from pumpapi.db import copy_fleet, to_conninfo
 from pumpapi.db.events import Event, store_events
-from pumpapi.simulator import simulate_fleet
+from pumpapi.devtools.simulator import simulate_fleet
 from tests.fixtures.db import fresh_schema, pump_history
 from tests.fixtures.gunicorn import GunicornServer
 

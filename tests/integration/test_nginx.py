@@ -20,7 +20,7 @@ import psutil
 import pytest
 import requests
 
-from pumpapi.stack import NginxProcess
+from pumpapi.devtools.stack import NginxProcess
 from tests.fixtures.gunicorn import worker_holds
 from tests.fixtures.nginx import start_nginx, stop_nginx
 from tests.integration.load import READING, Load

@@ -18,7 +18,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from pumpapi.stack import free_port
+from pumpapi.devtools.processes import free_port
 from tests.integration.load import READING
 
 pytestmark = pytest.mark.integration

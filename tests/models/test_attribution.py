@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pumpapi import db
 from pumpapi.db import copy_fleet, to_conninfo
 from pumpapi.models import attribution
 from pumpapi.models.attribution import HEALTHY_REFERENCE, health_explanation, reason_text
@@ -169,4 +170,4 @@ def test_machine_routes_explain_too(make_app, all_families_root, database_url):
             "hidraulico",
         }
     finally:
-        app.extensions["pumpapi.db"].close()
+        db.store(app).close()

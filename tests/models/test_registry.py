@@ -1,10 +1,12 @@
 """The model registry and what it adds to every answer a model computed."""
 
+from pumpapi import models
+
 
 def test_every_prediction_names_the_version_that_answered(all_families_app):
     """SPEC: X-Model-Version on every prediction, whatever the family, route or protocol."""
     client = all_families_app.test_client()
-    registry = all_families_app.extensions["pumpapi.models"]
+    registry = models.registry(all_families_app)
     reading = {"rotacao_motor_rpm": 1800, "pressao_oleo_bar": 4.5, "tensao_bateria_v": 24.1,
                "tensao_alternador_v": 27.8}  # fmt: skip
     window = {"Eng_RPM": 1800, "Cool_T": 82, "Oil_P": 4.5, "Oil_L": 78, "Recalque": 6.0,

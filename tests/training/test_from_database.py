@@ -112,8 +112,8 @@ def test_stored_histories_label_failures_like_the_simulator():
 def test_window_families_train_from_the_database(tmp_path, database_url):
     import psycopg
 
-    from pumpapi import simulator
     from pumpapi.db.training_data import Selection, read_fleet
+    from pumpapi.devtools import simulator
     from pumpapi.training.gru import train_gru
     from pumpapi.training.lstm import train_lstm
     from tests.fixtures.tensorflow import TINY_GRU, TINY_LSTM

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pumpapi import simulator
+from pumpapi.devtools import simulator
 from pumpapi.models import litert
 from pumpapi.models.scaling import SCALER_FILE
 from pumpapi.models.store import ModelStore

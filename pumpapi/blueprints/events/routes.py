@@ -71,7 +71,7 @@ class StoreEvents(MethodView):
                 return store_events(conn, events)
 
         # Safe to run twice (`run` retries on a lost connection): stored events are skipped.
-        result = ingest.writer().run(write)
+        result = db.writer().run(write)
         return {
             "success": True,
             "received": result.received,

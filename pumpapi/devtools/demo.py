@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import click
 
 from pumpapi import settings
-from pumpapi.stack import stop_process
+from pumpapi.devtools.processes import demo_options, stop_process, wait_ready
 
 
 def _say(message: str) -> None:
@@ -32,7 +30,8 @@ def _local_database(var_dir: Path, port: int) -> tuple[str, object | None]:
     and the cluster if this process started it (so that it stops it on exit)."""
     import psycopg
 
-    from pumpapi.localpg import SUPERUSER, LocalCluster, secret
+    from pumpapi.db.roles import secret
+    from pumpapi.devtools.localpg import SUPERUSER, LocalCluster
 
     password = secret(var_dir / "secrets", f"{SUPERUSER}.password")
     cluster = LocalCluster(var_dir / "pg", port)
@@ -77,7 +76,7 @@ def _serving_environment(owner_url: str, var_dir: Path) -> dict[str, str]:
 def simulated_fleet(pumps: int, steps: int, seed: int, interval_s: int, end: dt.datetime | None):
     """A simulated fleet; ending at `end` (e.g. now) when given, else from the simulator's
     fixed start date (fully reproducible)."""
-    from pumpapi import simulator
+    from pumpapi.devtools import simulator
 
     start = None
     if end is not None:
@@ -163,26 +162,9 @@ def prepared_service(
             _say("private PostgreSQL stopped")
 
 
-def _wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{base_url}/health/ready", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    return False
-
-
 @click.command("serve")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="Address gunicorn binds.")
-@click.option("--pumps", default=20, show_default=True, help="Demo fleet size, if loaded.")
-@click.option("--days", default=7.0, show_default=True, help="Days of demo telemetry per pump.")
-@click.option("--seed", default=7, show_default=True, help="Seed of the demo fleet.")
-@click.option("--pg-port", default=5433, show_default=True, help="Port of the private cluster.")
-@click.option("--var-dir", default="var", show_default=True, type=click.Path(path_type=Path))
+@demo_options
 def serve(bind: str, pumps: int, days: float, seed: int, pg_port: int, var_dir: Path) -> None:
     """Run PumpAPI with a demo fleet and trained models (what `make serve` does).
 
@@ -205,7 +187,7 @@ def serve(bind: str, pumps: int, days: float, seed: int, pg_port: int, var_dir: 
             )
             try:
                 base_url = f"http://{bind}"
-                if _wait_ready(base_url, gunicorn):
+                if wait_ready(base_url, gunicorn):
                     _say(f"ready in {time.perf_counter() - began:.1f} s")
                     click.secho(f"\n  API:        {base_url}/", fg="green", bold=True, err=True)
                     click.secho(f"  Swagger UI: {base_url}/docs", fg="green", bold=True, err=True)
@@ -246,7 +228,7 @@ def simulate(pumps: int, steps: int, interval_s: int, seed: int, end_now: bool, 
     started = time.perf_counter()
     fleet = simulated_fleet(pumps, steps, seed, interval_s, _now() if end_now else None)
     if out is not None:
-        from pumpapi import simulator
+        from pumpapi.devtools import simulator
 
         rows = simulator.write_csv(fleet, out)
         where = str(out)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,8 +21,9 @@ import click
 import jinja2
 
 from pumpapi import settings
+from pumpapi.devtools.processes import demo_options, stop_process, wait_for_port, wait_ready
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "config" / "nginx.conf.j2"
 #: Telemetry ingestion: the one write endpoint (idempotent), with its own body limit.
 INGEST_PATH = "/machine/telemetry"
@@ -122,42 +122,6 @@ class NginxConfig:
         )
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now (the OS picks an ephemeral one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None):
-    """Wait until something accepts TCP connections on host:port; False on timeout or exit."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def stop_process(
-    process: subprocess.Popen | None, signum: int = signal.SIGTERM, timeout: float = 30.0
-) -> None:
-    """Ask a child to stop (gunicorn drains on SIGTERM, nginx on SIGQUIT), wait, then kill it
-    if it lingers. Nothing happens if it is not running."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signum)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 class NginxProcess:
     """nginx in the foreground, with its config, pid, logs and temp files all in `prefix`."""
 
@@ -249,11 +213,7 @@ def _say(message: str) -> None:
     help="Port of one gunicorn instance (repeat: one per instance).",
 )
 @click.option("--workers", type=int, help="Workers per instance (default: one per core).")
-@click.option("--pumps", default=20, show_default=True, help="Demo fleet size, if loaded.")
-@click.option("--days", default=7.0, show_default=True, help="Days of demo telemetry per pump.")
-@click.option("--seed", default=7, show_default=True, help="Seed of the demo fleet.")
-@click.option("--pg-port", default=5433, show_default=True, help="Port of the private cluster.")
-@click.option("--var-dir", default="var", show_default=True, type=click.Path(path_type=Path))
+@demo_options
 def stack(
     listen: str,
     instance_ports: tuple[int, ...],
@@ -272,7 +232,7 @@ def stack(
     VAR_DIR/stack/nginx) balances between them, retries on a dead one, and serves /metrics/<n>
     per instance to local scrapers. An instance that exits is restarted. Ctrl-C stops it all.
     """
-    from pumpapi import demo
+    from pumpapi.devtools import demo
 
     # A supervisor's SIGTERM, or the terminal closing, stops everything like Ctrl-C does.
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -294,7 +254,7 @@ def stack(
                     instance.start()
                     instances.append(instance)
                 for instance in instances:
-                    if not demo._wait_ready(f"http://{instance.bind}", instance.process):
+                    if not wait_ready(f"http://{instance.bind}", instance.process):
                         raise click.ClickException(
                             f"instance {instance.name} ({instance.bind}) not ready"
                         )

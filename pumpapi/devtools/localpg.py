@@ -7,13 +7,12 @@ import logging
 import os
 import pwd
 import re
-import secrets
 import shlex
 import shutil
 import stat
 import subprocess
 import urllib.parse
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from pathlib import Path
 
 import psycopg
@@ -26,7 +25,7 @@ log = logging.getLogger(__name__)
 SUPERUSER = "pumpapi"
 #: pg_hba.conf of a cluster with passwords: scram-sha-256 for every connection, nothing trusted.
 SCRAM_HBA = """\
-# Written by pumpapi.localpg: password (scram-sha-256) authentication for every connection.
+# Written by pumpapi.devtools.localpg: password (scram-sha-256) authentication for every connection.
 # TYPE  DATABASE  USER  ADDRESS       METHOD
 local   all       all                 scram-sha-256
 host    all       all   127.0.0.1/32  scram-sha-256
@@ -311,37 +310,3 @@ class LocalCluster:
         except OSError:
             return ""
         return f"\n--- {self.log_path} (last lines) ---\n" + "\n".join(tail)
-
-
-def secret(directory: Path, name: str, nbytes: int = 24) -> str:
-    """The secret `name` kept in `directory` (0700) as a file readable by its owner only (0600),
-    generated (URL-safe random text) on first use and the same on every later call."""
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    path = directory / name
-    try:
-        value = path.read_text().strip()
-    except FileNotFoundError:
-        value = ""
-    if not value:
-        value = secrets.token_urlsafe(nbytes)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
-    path.chmod(0o600)
-    return value
-
-
-def write_passfile(path: Path, passwords: Mapping[str, str]) -> Path:
-    """A libpq password file (0600) giving each role its password on any host and database:
-    connection strings then name `passfile=` and carry no password."""
-
-    def escape(text: str) -> str:
-        return text.replace("\\", "\\\\").replace(":", "\\:")
-
-    lines = [f"*:*:*:{escape(role)}:{escape(pw)}" for role, pw in passwords.items()]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    path.chmod(0o600)
-    return path
