@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from pumpapi import settings
+from pumpapi.extensions import views
 
 __version__ = "0.1.0"
 
@@ -23,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_blueprints(app)
     register_commands(app)
+    views.collect(app)  # every route is registered: the request policies, once
     return app
 
 

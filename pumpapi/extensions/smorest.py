@@ -16,6 +16,7 @@ from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from pumpapi import errors, limits
+from pumpapi.extensions import views
 
 # swagger-ui's dist/ ships inside flask-swagger-ui: served by the app, so /docs works offline.
 SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
@@ -77,11 +78,22 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
     def arguments(self, schema: Any, **kwargs: Any):
+        """flask-smorest's `arguments`, also recording on the method that it reads a JSON body
+        (pumpapi.extensions.views: limits refuses other media types for it)."""
         # Given a schema class, webargs builds an instance on every request (its fields are
         # deep-copied); schemas hold no per-request state, so one instance serves all.
         if isinstance(schema, type):
             schema = schema()
-        return super().arguments(schema, **kwargs)
+        decorate = super().arguments(schema, **kwargs)
+        json_body = kwargs.get("location", "json") == "json"
+
+        def decorator(func):
+            wrapped = decorate(func)
+            if json_body:
+                setattr(wrapped, views.JSON_BODY, True)
+            return wrapped
+
+        return decorator
 
 
 class Schema(ma.Schema):

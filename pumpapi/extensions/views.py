@@ -1,30 +1,41 @@
-"""What a view declares about the requests it takes, read once per endpoint and method.
+"""What a view declares about the requests it takes: stated where the view is registered, and
+collected into one table per app once its routes are registered.
 
-Views declare class attributes the request hooks act on: `api_keys_setting` (auth),
-`body_limit_setting`, `accepted_media_types` and `reads_raw_body` (limits); flask-smorest
-records whether a method reads a JSON body. Looking them up on every request cost several µs of
-each; views cannot change once the app serves, so each endpoint's policy is read on its first
-request and kept.
+A view states its policy with `@declare(...)` under its route decorator: the API keys it
+requires (auth), the media types it takes, a raised body limit and a body it decodes itself
+(limits). Whether a method parses a JSON body is recorded by the project's Blueprint when it
+declares its arguments (`JSON_BODY`). `collect(app)` turns every route and method into a
+`ViewPolicy` after the blueprints are registered; the request hooks look theirs up with
+`policy(app, req)`, one dict lookup.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from flask import Flask, Request
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+#: The attribute `declare` sets on a view, and the one the Blueprint sets on a method whose
+#: arguments are read from a JSON body (functools.wraps carries it through later decorators).
+DECLARED = "request_policy"
+JSON_BODY = "reads_json_body"
+_TABLE = "pumpapi.view_policies"
 
 
 @dataclass(frozen=True)
 class ViewPolicy:
     #: The setting naming the API keys this view requires (auth), if any.
-    api_keys_setting: str | None
+    api_keys_setting: str | None = None
     #: The setting raising the body size limit for this view, if any.
-    body_limit_setting: str | None
+    body_limit_setting: str | None = None
     #: The media types the view declares it takes, if it declares any.
-    accepted_media_types: tuple[str, ...] | None
-    #: Whether the method parses a JSON body (a flask-smorest `arguments` in `json`).
-    reads_json_body: bool
+    accepted_media_types: tuple[str, ...] | None = None
+    #: Whether the method parses a JSON body (a Blueprint `arguments` in `json`).
+    reads_json_body: bool = False
     #: Whether the view decodes its body itself, whatever its media type and bytes (the Open
     #: Inference Protocol's binary tensors): only the size limit applies before the view.
     reads_raw_body: bool = False
@@ -33,37 +44,59 @@ class ViewPolicy:
     api_keys_purpose: str = "Writing"
 
 
-_NO_VIEW = ViewPolicy(None, None, None, False)
+_NO_VIEW = ViewPolicy()
 
 
-def _policy_of(view: Any, method: str) -> ViewPolicy:
-    holder = getattr(view, "view_class", view)
-    apidoc = getattr(getattr(holder, method.lower(), None), "_apidoc", None) or {}
-    parameters = (apidoc.get("arguments") or {}).get("parameters") or []
-    accepted = getattr(holder, "accepted_media_types", None)
-    return ViewPolicy(
-        api_keys_setting=getattr(holder, "api_keys_setting", None),
-        body_limit_setting=getattr(holder, "body_limit_setting", None),
-        accepted_media_types=tuple(accepted) if accepted is not None else None,
-        reads_json_body=any(p.get("in") == "json" for p in parameters),
-        reads_raw_body=bool(getattr(holder, "reads_raw_body", False)),
-        api_keys_purpose=getattr(holder, "api_keys_purpose", "Writing"),
+def declare(
+    *,
+    api_keys: str | None = None,
+    purpose: str = "Writing",
+    media_types: tuple[str, ...] | None = None,
+    body_limit: str | None = None,
+    raw_body: bool = False,
+) -> Callable[[View], View]:
+    """Decorate a view (a MethodView class or a view function, under its route decorator)
+    with its request policy: `api_keys` names the setting of the keys it requires and `purpose`
+    what they allow; `media_types` what bodies it takes; `body_limit` the setting of its own
+    body size limit; `raw_body` that it decodes its body itself."""
+    declared = ViewPolicy(
+        api_keys_setting=api_keys,
+        body_limit_setting=body_limit,
+        accepted_media_types=tuple(media_types) if media_types is not None else None,
+        reads_raw_body=raw_body,
+        api_keys_purpose=purpose,
     )
+
+    def mark(view: View) -> View:
+        setattr(view, DECLARED, declared)
+        return view
+
+    return mark
+
+
+def collect(app: Flask) -> dict[tuple[str, str], ViewPolicy]:
+    """Every registered (endpoint, method)'s policy: what its view declared, and whether that
+    method reads a JSON body. Called once the blueprints are registered."""
+    table: dict[tuple[str, str], ViewPolicy] = {}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        holder = getattr(view, "view_class", view)
+        declared = getattr(holder, DECLARED, _NO_VIEW)
+        for method in rule.methods or ():
+            handler = getattr(holder, method.lower(), view)
+            table[(rule.endpoint, method)] = replace(
+                declared, reads_json_body=bool(getattr(handler, JSON_BODY, False))
+            )
+    app.extensions[_TABLE] = table
+    return table
 
 
 def policy(app: Flask, req: Request) -> ViewPolicy:
-    """The policy of the view `req` is routed to (call it only for a request that matched a
-    route: the keys kept are then bounded by the routes and their methods). Takes the app and
-    request objects themselves: each attribute read through Flask's context-local proxies
+    """The policy of the view `req` is routed to (none declared: `ViewPolicy()`). Takes the app
+    and request objects themselves: each attribute read through Flask's context-local proxies
     costs ~0.5 µs, and the hooks read a dozen."""
-    key = (req.endpoint, req.method)
-    policies: dict[tuple[str | None, str], ViewPolicy] = app.extensions["pumpapi.view_policies"]
-    found = policies.get(key)
-    if found is None:
-        view = app.view_functions.get(key[0] or "")
-        found = policies[key] = _policy_of(view, key[1]) if view else _NO_VIEW
-    return found
+    return app.extensions[_TABLE].get((req.endpoint, req.method), _NO_VIEW)
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["pumpapi.view_policies"] = {}
+    app.extensions[_TABLE] = {}

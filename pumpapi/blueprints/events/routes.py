@@ -7,6 +7,7 @@ from flask.views import MethodView
 from pumpapi import auth, db
 from pumpapi.db import ingest
 from pumpapi.db.events import MAX_READ, Event, read_events, store_events
+from pumpapi.extensions import views
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 
@@ -40,11 +41,8 @@ def _stored(event: Event) -> dict:
 
 
 @blp.route("/machine/events", endpoint="StoreEvents", methods=["POST"])
+@views.declare(api_keys="INGEST_API_KEYS", purpose="Sending events")
 class StoreEvents(MethodView):
-    #: Writing events needs an ingest key (read by pumpapi.auth before the view runs).
-    api_keys_setting = "INGEST_API_KEYS"
-    api_keys_purpose = "Sending events"
-
     @blp.arguments(EventsBatchSchema, example={"events": EXAMPLE_EVENTS})
     @blp.response(200, EventsStoredSchema)
     @blp.doc(security=[{auth.SECURITY_SCHEME: []}])

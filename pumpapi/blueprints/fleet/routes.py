@@ -21,6 +21,7 @@ from flask import (
 from pumpapi import db, models
 from pumpapi.blueprints.performance.routes import measure_drift, measure_performance
 from pumpapi.errors import DatabaseUnavailable, MachineNotFound, PumpAPIError
+from pumpapi.extensions import views
 from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES, CHANNELS
 
 from . import access, overview
@@ -37,6 +38,7 @@ blp = Blueprint(
 #: No inline script or style, nothing from another origin: a value that slipped through
 #: escaping could still not run. Data reaches the charts as JSON in non-executable
 #: <script type="application/json"> blocks, read by the page's own script.
+FORM = "application/x-www-form-urlencoded"
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -87,6 +89,7 @@ def _login_page(status: int, next_page: str = "/fleet", error: str | None = None
 
 
 @blp.route("/login", methods=["GET", "POST"])
+@views.declare(media_types=(FORM,))  # posted as a browser posts forms
 def login():
     """The key form: a valid key sets the page cookie and goes on to the page asked for."""
     if request.method == "GET":
@@ -112,18 +115,12 @@ def login():
     return response
 
 
-# The form is posted as a browser posts forms (limits.py checks declared media types).
-login.accepted_media_types = ("application/x-www-form-urlencoded",)
-
-
 @blp.route("/logout", methods=["POST"])
+@views.declare(media_types=(FORM,))
 def logout():
     response = redirect("/fleet/login", code=303)
     response.delete_cookie(access.COOKIE, path=access.COOKIE_PATH)
     return response
-
-
-logout.accepted_media_types = ("application/x-www-form-urlencoded",)
 
 
 def _now() -> dt.datetime:

@@ -23,6 +23,7 @@ from pumpapi.blueprints.inference.schemas import (
 from pumpapi.blueprints.inference.signatures import SIGNATURES, Signature
 from pumpapi.blueprints.inference.tensors import HEADER_LENGTH, decode_request, encode_response
 from pumpapi.errors import ModelNotFound, ModelNotReady
+from pumpapi.extensions import views
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.base import Model
 from pumpapi.models.timing import timed_inference
@@ -199,10 +200,11 @@ _INFER_DOC = {
 }
 
 
+# The body is JSON or a JSON header followed by binary tensors, sent by tritonclient with no
+# Content-Type: decode_request reads it.
+@views.declare(raw_body=True)
 class _InferView(MethodView):
-    #: The body is JSON or a JSON header followed by binary tensors, sent by tritonclient
-    #: with no Content-Type: decode_request reads it.
-    reads_raw_body = True
+    pass
 
 
 def _infer_operation(view):

@@ -11,6 +11,7 @@ from werkzeug.exceptions import BadRequest
 from pumpapi import auth, limits, readings
 from pumpapi.db import ingest
 from pumpapi.errors import InvalidInput
+from pumpapi.extensions import views
 from pumpapi.extensions.smorest import Blueprint
 
 from .schemas import CSV_EXAMPLE, EXAMPLE_READING, IngestResponseSchema, TelemetryBatchSchema
@@ -62,13 +63,13 @@ def _batch() -> readings.TelemetryBatch:
 
 
 @blp.route("/machine/telemetry")
+@views.declare(
+    api_keys="INGEST_API_KEYS",
+    purpose="Sending telemetry",
+    media_types=(JSON, CSV),
+    body_limit="INGEST_MAX_CONTENT_LENGTH",
+)
 class Telemetry(MethodView):
-    #: Read by pumpapi.auth and pumpapi.limits before the view runs.
-    api_keys_setting = "INGEST_API_KEYS"
-    api_keys_purpose = "Sending telemetry"
-    accepted_media_types = (JSON, CSV)
-    body_limit_setting = "INGEST_MAX_CONTENT_LENGTH"
-
     @blp.doc(
         security=[{auth.SECURITY_SCHEME: []}],
         requestBody={
