@@ -40,9 +40,9 @@ bind = os.environ.get("PUMPAPI_BIND", "127.0.0.1:8000")
 # Inference is CPU-bound (one thread per prediction): one worker per core uses them all without
 # making the workers queue for the CPUs (a database read waits about a millisecond).
 workers = int(os.environ.get("PUMPAPI_WORKERS", _cores()))
-# sync, measured against gthread (README, "Production"; 2 workers, 8 clients, xgboost predict):
-# 707 req/s, p99 32 ms against 462 req/s, p99 48 ms with 4 threads: predictions hold the GIL, so
-# threads only add contention. nginx buffers slow clients, which is what sync workers need.
+# sync, measured against gthread (bench/notes.md, "Figures behind the code"): predictions hold
+# the GIL, so threads only add contention. nginx buffers slow clients, which is what sync
+# workers need.
 # pumpapi.workers' sync worker sends each response in one call: an instance killed mid-request
 # never leaves a half-sent answer that nginx could not retry elsewhere.
 worker_class = os.environ.get("PUMPAPI_WORKER_CLASS", "pumpapi.workers.WholeResponseSyncWorker")
@@ -78,8 +78,8 @@ logconfig_dict = logging_config(
 
 class AccessLogAsConfigured(Logger):
     """gunicorn's logger, building access lines only when the access log is on: with a
-    logconfig_dict gunicorn builds one per request and the silenced logger drops it (~13 µs a
-    request; docs/benchmarks.md)."""
+    logconfig_dict gunicorn builds one per request and the silenced logger drops it (its cost
+    in bench/notes.md)."""
 
     def access(self, resp, req, environ, request_time):
         if self.cfg.accesslog:

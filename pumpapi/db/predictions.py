@@ -50,7 +50,7 @@ COLUMNS = (
 )
 _COPY = f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN"
 #: Most bytes of bodies one process holds: a batch of 10,000 readings and its answer weigh
-#: ~2 MB, so entries alone would not bound the memory.
+#: megabytes, so entries alone would not bound the memory.
 MAX_BUFFER_BYTES = 64 * 2**20
 #: Day partitions kept ready: yesterday (a clock a little behind), today and the next two.
 _PARTITIONS_AHEAD = (-1, 4)

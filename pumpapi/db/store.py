@@ -437,8 +437,8 @@ class TelemetryStore:
         self, query: str, params: Mapping[str, Any]
     ) -> dict[str, tuple[list[dt.datetime], np.ndarray]]:
         """Rows (pump id, epoch seconds, 8 channels) of `query` by pump name: their times and
-        (n, 8) values. All numbers, read binary into one array (12,000 rows: ~4× faster than
-        decoding timestamps and grouping tuples)."""
+        (n, 8) values. All numbers, read binary into one array (faster than decoding timestamps
+        and grouping tuples: bench/notes.md)."""
 
         def read(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple]]:
             names = conn.execute("SELECT id, name FROM pumps").fetchall()

@@ -93,8 +93,8 @@ def collect(app: Flask) -> dict[tuple[str, str], ViewPolicy]:
 
 def policy(app: Flask, req: Request) -> ViewPolicy:
     """The policy of the view `req` is routed to (none declared: `ViewPolicy()`). Takes the app
-    and request objects themselves: each attribute read through Flask's context-local proxies
-    costs ~0.5 µs, and the hooks read a dozen."""
+    and request objects themselves: reads through Flask's context-local proxies cost time on
+    every request, and the hooks read a dozen (bench/notes.md, "Figures behind the code")."""
     return app.extensions[_TABLE].get((req.endpoint, req.method), _NO_VIEW)
 
 

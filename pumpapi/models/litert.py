@@ -4,9 +4,9 @@ Training writes both (`write_keras_artifacts`); serving runs one of them, chosen
 `TF_BACKEND` setting (`runner_for`), for a family's `KerasFamilyModel`:
 
 - `litert` (default): the LiteRT interpreter of `ai-edge-litert`, without TensorFlow in the
-  process (measured: ~0.04 ms per 60-step window; both families add ~10 MB to a worker's RSS,
-  where TensorFlow adds ~550 MB). An interpreter is not thread-safe, so each thread of each
-  process builds its own on first use.
+  process (a fraction of a millisecond per window and a few MB of a worker's memory, where
+  TensorFlow adds hundreds: bench/notes.md). An interpreter is not thread-safe, so each thread
+  of each process builds its own on first use.
 - `tensorflow`: the Keras model behind a `tf.function` with a fixed input signature. TensorFlow
   is imported and the model created in the process that first predicts, never before: any TF
   op run in a gunicorn master before it forks makes every worker hang.
@@ -83,7 +83,7 @@ class LiteRTRunner:
         _, interpreter, input_index, output_index, shape = state
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         # The input shape is kept rather than asked of the interpreter (get_input_details
-        # builds a dict of every detail: ~10 µs a call).
+        # builds a dict of every detail on every call).
         if shape != batch.shape:
             interpreter.resize_tensor_input(input_index, batch.shape, strict=True)
             interpreter.allocate_tensors()
@@ -125,8 +125,8 @@ class KerasRunner:
 
         model = keras.models.load_model(self._path, compile=False)
         signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
-        # predict() costs ~76 ms per window and predict_on_batch ~5 ms; a traced, XLA-compiled
-        # function with a fixed signature ~0.3 ms.
+        # predict() and predict_on_batch cost milliseconds per window; a traced, XLA-compiled
+        # function with a fixed signature a fraction of one (bench/notes.md).
         function = tf.function(
             lambda x: model(x, training=False), input_signature=[signature], jit_compile=True
         )

@@ -91,7 +91,7 @@ def build_model(units: int, learning_rate: float) -> Any:
     import keras
 
     readings = keras.Input((WINDOW, len(CHANNEL_NAMES)), name="readings")
-    # Four-minute blocks: 15 recurrent steps instead of 60 train and run 4× faster, and the
+    # Four-minute blocks: 15 recurrent steps instead of 60 train and run faster, and the
     # filters still see the spread within each block (noise is a cavitation sign).
     blocks = keras.layers.Conv1D(units, 4, strides=4, activation="relu", name="blocks")(readings)
     sequence = keras.layers.GRU(units, name="gru")(blocks)

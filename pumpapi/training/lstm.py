@@ -86,7 +86,7 @@ def build_model(units: int, learning_rate: float) -> Any:
     model = keras.Sequential(
         [
             keras.Input((WINDOW, 1), name="series"),
-            # Four-value blocks: 15 recurrent steps instead of 60 train and run 4× faster; the
+            # Four-value blocks: 15 recurrent steps instead of 60 train and run faster; the
             # filters weigh each position, so the last value still stands out.
             keras.layers.Conv1D(units, 4, strides=4, activation="relu", name="blocks"),
             keras.layers.LSTM(units, name="lstm"),

@@ -156,7 +156,7 @@ class TrainingOptions:
     #: failures. Thresholds and metrics use every reading.
     stride: int = 5
     #: Threads for fitting (prediction in the service uses PREDICT_THREADS). One: OpenMP threads
-    #: spin at every barrier, and on shared cores 2 threads fitted 5x slower than 1 here.
+    #: spin at every barrier, and on shared cores 2 threads fitted slower than 1 (bench/notes.md).
     threads: int = 1
     #: Also publish the booster compiled into a shared library (treelite + tl2cgen + gcc), which
     #: the service uses instead of XGBoost when it equals it (pumpapi.models.compiled).
