@@ -220,8 +220,8 @@ def model_times(store: Path) -> dict[str, dict[str, float]]:
     import numpy as np
 
     from pumpapi import create_app
+    from pumpapi.channels import BY_NAME
     from pumpapi.models.attribution import health_explanation, risk_explanations
-    from pumpapi.telemetry import BY_NAME
 
     app = create_app({"MODEL_STORE": str(store), "MODEL_FAMILIES": FAMILIES})
     models = app.extensions["pumpapi.models"]

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.channels import CHANNEL_NAMES, CHANNELS, MACHINE_NAME_MAX_LENGTH
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.fastpath import float_array
-from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS, MACHINE_NAME_MAX_LENGTH
 
 MACHINE = "machine"
 TIMESTAMP = "timestamp"

@@ -28,10 +28,10 @@ import orjson
 import psycopg
 
 from pumpapi import create_app, db, readings
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.db import ingest
 from pumpapi.db.ingest import ingest_batch
 from pumpapi.devtools.localpg import LocalCluster
-from pumpapi.telemetry import CHANNEL_NAMES
 
 KEY = "bench-key"
 

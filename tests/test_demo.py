@@ -15,9 +15,9 @@ import requests
 from click.testing import CliRunner
 
 from pumpapi import db
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.cli import main
 from pumpapi.devtools.processes import free_port
-from pumpapi.telemetry import CHANNEL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 

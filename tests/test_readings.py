@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pumpapi import readings
-from pumpapi.telemetry import CHANNELS
+from pumpapi.channels import CHANNELS
 
 _GOOD_ROW = {
     "machine": "MOTOBOMBA-007",

@@ -18,7 +18,7 @@ def test_readme_documents_every_endpoint(app):
 
 
 def test_readme_documents_every_channel_range():
-    from pumpapi.telemetry import CHANNELS
+    from pumpapi.channels import CHANNELS
 
     for c in CHANNELS:
         assert f"| `{c.name}` |" in README, c.name

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pumpapi.channels import CHANNEL_NAMES, CHANNELS
 from pumpapi.devtools.simulator import (
     DEFAULT_PHYSICS,
     FAULT_KINDS,
@@ -22,7 +23,6 @@ from pumpapi.devtools.simulator import (
     simulate_fleet,
     write_csv,
 )
-from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
 
 COL = {name: i for i, name in enumerate(CHANNEL_NAMES)}
 DAY_AT_60S = 1440

@@ -8,9 +8,9 @@ from flask.views import MethodView
 from marshmallow import fields
 
 from pumpapi import db
+from pumpapi.channels import CHANNELS
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint, Schema
-from pumpapi.telemetry import CHANNELS
 
 blp = Blueprint(
     "machines",

@@ -21,7 +21,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from pumpapi.telemetry import BY_NAME
+from pumpapi.channels import BY_NAME
 
 SOURCES = ("traffic", "telemetry")
 #: Most rows read per request.

@@ -11,8 +11,8 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from pumpapi.channels import CHANNEL_COLUMNS, CHANNEL_NAMES
 from pumpapi.db.connection import to_conninfo
-from pumpapi.telemetry import CHANNEL_COLUMNS, CHANNEL_NAMES
 
 log = logging.getLogger(__name__)
 

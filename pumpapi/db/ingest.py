@@ -14,12 +14,12 @@ from flask import current_app
 from psycopg import errors as pgerrors
 from psycopg import sql
 
+from pumpapi.channels import CHANNEL_COLUMNS
 from pumpapi.db.connection import describe
 from pumpapi.db.fleet import _COPY_HEADER, _COPY_TRAILER, CHUNK_ROWS, encode_copy_rows
 from pumpapi.db.store import TelemetryStore
 from pumpapi.errors import DatabaseUnavailable
 from pumpapi.readings import TelemetryBatch
-from pumpapi.telemetry import CHANNEL_COLUMNS
 
 log = logging.getLogger(__name__)
 

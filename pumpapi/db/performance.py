@@ -21,7 +21,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from pumpapi.telemetry import CHANNEL_COLUMNS, CHANNEL_NAMES
+from pumpapi.channels import CHANNEL_COLUMNS, CHANNEL_NAMES
 
 #: How long before an inspection a health prediction still describes the pump.
 INSPECTION_WINDOW = dt.timedelta(hours=24)

@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from pumpapi.channels import CHANNEL_COLUMNS, CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
 from pumpapi.db.connection import (
     CircuitBreaker,
     describe,
@@ -29,7 +30,6 @@ from pumpapi.db.connection import (
 )
 from pumpapi.db.schema import migrations
 from pumpapi.errors import DatabaseUnavailable, InvalidInput, MachineNotFound
-from pumpapi.telemetry import CHANNEL_COLUMNS, CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
 
 log = logging.getLogger(__name__)
 

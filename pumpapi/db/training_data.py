@@ -30,7 +30,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from pumpapi.telemetry import CHANNEL_COLUMNS
+from pumpapi.channels import CHANNEL_COLUMNS
 
 #: Rows fetched from the server per round trip.
 BLOCK = 50_000

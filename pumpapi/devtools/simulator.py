@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from scipy.signal import lfilter
 
-from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
+from pumpapi.channels import CHANNEL_NAMES, CHANNELS
 
 FAULT_KINDS: tuple[str, ...] = ("oil_leak", "overheating", "cavitation", "charging_fault")
 #: Faults that lower each health index (the charging fault lowers neither: it drains the battery).

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.channels import CHANNEL_NAMES, CHANNELS
 from pumpapi.evaluation import stats
 from pumpapi.models.gru import ATTENTION_FROM, INDICES, OK_FROM, WINDOW
-from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
 
 #: Minutes between consecutive evaluated windows of a pump (as training's).
 STRIDE = 120

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.evaluation import stats
 from pumpapi.models.lstm import WINDOW
-from pumpapi.telemetry import CHANNEL_NAMES
 
 #: Minutes between consecutive windows of a pump's channel at h = 1, and for the horizons.
 STRIDE = 30

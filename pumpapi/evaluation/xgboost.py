@@ -36,7 +36,7 @@ CURVE_POINTS = 200
 
 
 def _feature_columns(model) -> list[int]:
-    from pumpapi.telemetry import CHANNEL_NAMES
+    from pumpapi.channels import CHANNEL_NAMES
 
     return [CHANNEL_NAMES.index(model.feature_channels[name]) for name in model.feature_order]
 

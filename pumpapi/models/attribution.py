@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES, CHANNELS
+from pumpapi.channels import BY_NAME, CHANNEL_NAMES, CHANNELS
 
 #: A healthy running pump (each channel's `nominal`): what "high" and "low" are said against,
 #: and what a channel is set to when it is occluded.

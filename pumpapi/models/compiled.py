@@ -29,8 +29,8 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost
 
+from pumpapi.channels import BY_NAME
 from pumpapi.models.store import ModelVersion
-from pumpapi.telemetry import BY_NAME
 
 log = logging.getLogger(__name__)
 

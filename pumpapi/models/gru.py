@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.errors import InvalidInput
 from pumpapi.models.litert import KerasFamilyModel
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.support import TrainedRanges
-from pumpapi.telemetry import CHANNEL_NAMES
 
 #: Readings per window (one a minute in the fleet's telemetry: the last hour).
 WINDOW = 60

@@ -9,11 +9,11 @@ import numpy as np
 import orjson
 import xgboost
 
+from pumpapi.channels import BY_NAME
 from pumpapi.errors import InvalidInput
 from pumpapi.models import support
 from pumpapi.models.base import Model
 from pumpapi.models.compiled import Predictor, choose_predictor
-from pumpapi.telemetry import BY_NAME
 
 #: The four features of SPEC, by their Portuguese names, and the telemetry channel each one is.
 FEATURE_CHANNELS: dict[str, str] = {

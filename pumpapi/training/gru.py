@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.models import reference, support
 from pumpapi.models.gru import INDICES, OK_FROM, WINDOW
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore, ModelVersion
-from pumpapi.telemetry import CHANNEL_NAMES
 from pumpapi.training.keras import (
     fit_early_stopping,
     publish,

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.models import reference, support
 from pumpapi.models.lstm import (
     NORMALISATION_METHOD,
@@ -20,7 +21,6 @@ from pumpapi.models.lstm import (
     targets,
 )
 from pumpapi.models.store import ModelStore, ModelVersion
-from pumpapi.telemetry import CHANNEL_NAMES
 from pumpapi.training.keras import (
     fit_early_stopping,
     publish,

@@ -55,6 +55,7 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.models import reference, support
 from pumpapi.models.compiled import (
     COMPILED_ARTIFACT,
@@ -66,7 +67,6 @@ from pumpapi.models.compiled import (
 )
 from pumpapi.models.store import ModelStore
 from pumpapi.models.xgboost import ARTIFACT, FEATURE_CHANNELS, FEATURE_ORDER, LABELS, NAME
-from pumpapi.telemetry import CHANNEL_NAMES
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pumpapi import db
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.db import copy_fleet
-from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.db import NOMINAL, pump_history
 
 PREDICT = "/model/gru/predict"

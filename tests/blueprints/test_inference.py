@@ -12,7 +12,7 @@ import pytest
 import pumpapi
 from pumpapi import models
 from pumpapi.blueprints.inference.tensors import HEADER_LENGTH
-from pumpapi.telemetry import CHANNEL_NAMES
+from pumpapi.channels import CHANNEL_NAMES
 
 READINGS = [
     {"rotacao_motor_rpm": 1800, "pressao_oleo_bar": 4.5, "tensao_bateria_v": 24.1,

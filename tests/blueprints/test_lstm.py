@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.db import copy_fleet
-from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.db import pump_history
 
 PREDICT = "/model/lstm/predict"

@@ -9,9 +9,9 @@ import numpy as np
 import psycopg
 import pytest
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.db import predictions
 from pumpapi.db.performance import roc_auc
-from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.inference import WRITER_KEY as KEY
 
 

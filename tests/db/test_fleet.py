@@ -7,9 +7,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pumpapi.channels import CHANNEL_COLUMNS
 from pumpapi.db import TelemetryStore, copy_fleet
 from pumpapi.devtools import simulator
-from pumpapi.telemetry import CHANNEL_COLUMNS
 from tests.fixtures.db import PumpHistory, pump_history
 
 SELECT_ALL = sql.SQL(

@@ -8,9 +8,9 @@ import psycopg
 import pytest
 
 from pumpapi import readings
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.db import ingest
 from pumpapi.db.ingest import PUMP_LOCK_CLASS, ingest_batch
-from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.db import NOMINAL
 
 

@@ -4,9 +4,9 @@ import threading
 
 import psycopg
 
+from pumpapi.channels import CHANNEL_COLUMNS
 from pumpapi.db import migrate
 from pumpapi.db.schema import applied_migrations, migrations
-from pumpapi.telemetry import CHANNEL_COLUMNS
 
 ALL = [name for name, _ in migrations()]
 

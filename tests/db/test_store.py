@@ -9,10 +9,10 @@ import psycopg
 import pytest
 
 from pumpapi import db, settings
+from pumpapi.channels import CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
 from pumpapi.db import Reading, TelemetryStore, Window, copy_fleet
 from pumpapi.db.schema import migrations
 from pumpapi.errors import DatabaseUnavailable, InvalidInput, MachineNotFound
-from pumpapi.telemetry import CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
 from tests.fixtures.db import pump_history
 
 INJECTION = "x'; DROP TABLE readings; --"

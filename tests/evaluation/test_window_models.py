@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.devtools.simulator import simulate_fleet
 from pumpapi.evaluation import evaluate, fleets, gru, load_model, lstm
 from pumpapi.models.gru import OK_FROM
 from pumpapi.models.store import ModelStore
-from pumpapi.telemetry import CHANNEL_NAMES
 from pumpapi.training.gru import GRUTrainingConfig, train_gru
 from pumpapi.training.lstm import LSTMTrainingConfig, train_lstm
 from tests.fixtures.tensorflow import LITERT_CONFIG

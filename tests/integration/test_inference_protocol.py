@@ -9,7 +9,7 @@ import requests
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from pumpapi.telemetry import CHANNEL_NAMES
+from pumpapi.channels import CHANNEL_NAMES
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from pumpapi import db
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.db import copy_fleet, to_conninfo
 from pumpapi.models import attribution
 from pumpapi.models.attribution import HEALTHY_REFERENCE, health_explanation, reason_text
-from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.db import pump_history
 
 SPEC_READING = {

@@ -11,12 +11,12 @@ import textwrap
 import numpy as np
 import pytest
 
+from pumpapi.channels import BY_NAME, CHANNEL_NAMES, CHANNELS
 from pumpapi.errors import InvalidInput
 from pumpapi.models.gru import WINDOW, HealthIndexModel, pad_window, status_band
 from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore
-from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES, CHANNELS
 from tests.fixtures.tensorflow import LITERT_CONFIG, loaded_model
 
 

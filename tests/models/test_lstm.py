@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.errors import InvalidInput
 from pumpapi.models.lstm import (
     FLAT_TAIL,
@@ -20,7 +21,6 @@ from pumpapi.models.lstm import (
     targets,
 )
 from pumpapi.models.store import ModelStore
-from pumpapi.telemetry import CHANNEL_NAMES
 from tests.fixtures.tensorflow import loaded_model
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import xgboost
 
+from pumpapi.channels import BY_NAME, CHANNEL_NAMES
 from pumpapi.errors import InvalidInput
 from pumpapi.models import compiled
 from pumpapi.models.compiled import TOLERANCE
@@ -29,7 +30,6 @@ from pumpapi.models.xgboost import (
     FailureRiskModel,
     json_numbers,
 )
-from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES
 from pumpapi.training import xgboost as training
 
 READING = {

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.models.store import ModelStore
-from pumpapi.telemetry import CHANNEL_NAMES
 from pumpapi.training.commands import train
 from pumpapi.training.lstm import SeriesWindows, forecast_metrics, series_windows
 

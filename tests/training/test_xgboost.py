@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import xgboost
 
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.models import compiled
 from pumpapi.models.store import ModelStore, sha256_of
 from pumpapi.models.xgboost import FEATURE_ORDER, LABELS
-from pumpapi.telemetry import CHANNEL_NAMES
 from pumpapi.training import xgboost as training
 from tests.fixtures.xgboost import TINY_OPTIONS, tiny_fleet
 

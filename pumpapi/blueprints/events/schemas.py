@@ -8,10 +8,10 @@ from typing import Any
 from flask import current_app
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from pumpapi.blueprints.telemetry_fields import pump_field, reading_time_field
+from pumpapi.blueprints.fields import pump_field, reading_time_field
+from pumpapi.channels import MACHINE_NAME_MAX_LENGTH
 from pumpapi.db.events import EVENT_KINDS, FAILURE_CAUSES
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
-from pumpapi.telemetry import MACHINE_NAME_MAX_LENGTH
 
 EXAMPLE_EVENTS = [
     {

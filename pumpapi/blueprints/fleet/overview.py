@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from pumpapi.channels import BY_NAME, CHANNEL_NAMES
 from pumpapi.db import TelemetryStore, Window
 from pumpapi.db.events import read_events
 from pumpapi.db.history import answers_about, risk_by_hour
@@ -31,7 +32,6 @@ from pumpapi.models.gru import INDICES, WINDOW, HealthIndexModel, status_band
 from pumpapi.models.lstm import MAX_HORIZON, SeriesForecaster
 from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.xgboost import FailureRiskModel
-from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES
 
 log = logging.getLogger(__name__)
 

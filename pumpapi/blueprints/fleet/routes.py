@@ -20,9 +20,9 @@ from flask import (
 
 from pumpapi import db, models
 from pumpapi.blueprints.performance.routes import measure_drift, measure_performance
+from pumpapi.channels import BY_NAME, CHANNEL_NAMES, CHANNELS
 from pumpapi.errors import DatabaseUnavailable, MachineNotFound, PumpAPIError
 from pumpapi.extensions import views
-from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES, CHANNELS
 
 from . import access, overview
 

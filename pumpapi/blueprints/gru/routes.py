@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from pumpapi import db, models
-from pumpapi.blueprints.explanation_fields import PredictQuerySchema
+from pumpapi.blueprints.fields import PredictQuerySchema
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.attribution import health_explanation

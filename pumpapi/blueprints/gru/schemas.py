@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from pumpapi.blueprints.explanation_fields import ReasonSchema, explain_field
-from pumpapi.blueprints.telemetry_fields import (
+from pumpapi.blueprints.fields import (
+    ReasonSchema,
     channel_field,
+    explain_field,
     loaded_versions_field,
     machine_name_field,
     version_field,
     warnings_field,
 )
+from pumpapi.channels import CHANNEL_NAMES, CHANNELS
 from pumpapi.extensions.fastpath import OneOrMany
 from pumpapi.extensions.smorest import ResponseSchema, Schema
 from pumpapi.models.gru import PADDING, WINDOW
-from pumpapi.telemetry import CHANNEL_NAMES, CHANNELS
 
 #: The SPEC's example reading.
 EXAMPLE_READING: dict[str, float] = {

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from pumpapi.blueprints.inference.tensors import BYTES, NUMERIC, InferInput, OutputTensor
+from pumpapi.channels import BY_NAME, CHANNEL_NAMES, CHANNELS
 from pumpapi.errors import InvalidInput, MalformedRequest
 from pumpapi.models.base import Model
-from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES, CHANNELS
 
 
 @dataclass(frozen=True)

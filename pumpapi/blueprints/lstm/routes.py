@@ -10,12 +10,12 @@ import numpy as np
 from flask.views import MethodView
 
 from pumpapi import db, models
+from pumpapi.channels import BY_NAME, CHANNEL_NAMES
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.lstm import WINDOW, Forecast, SeriesForecaster
 from pumpapi.models.timing import timed_inference
-from pumpapi.telemetry import BY_NAME, CHANNEL_NAMES
 
 from .schemas import (
     TOO_SHORT,

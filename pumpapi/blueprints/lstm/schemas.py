@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from pumpapi.blueprints.telemetry_fields import (
+from pumpapi.blueprints.fields import (
     loaded_versions_field,
     machine_name_field,
     version_field,
     warnings_field,
 )
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.extensions.fastpath import FastSchema
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
 from pumpapi.models.lstm import MAX_HORIZON, WINDOW
-from pumpapi.telemetry import CHANNEL_NAMES
 
 #: The message older clients match when a series is too short (SPEC).
 TOO_SHORT = f"Input data must have at least {WINDOW} values"

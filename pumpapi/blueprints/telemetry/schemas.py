@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from pumpapi.blueprints.telemetry_fields import channel_field, pump_field, reading_time_field
+from pumpapi.blueprints.fields import channel_field, pump_field, reading_time_field
+from pumpapi.channels import CHANNELS
 from pumpapi.extensions.smorest import ResponseSchema, Schema
 from pumpapi.readings import FIELDS
-from pumpapi.telemetry import CHANNELS
 
 EXAMPLE_READING = {
     "machine": "MOTOBOMBA-007",

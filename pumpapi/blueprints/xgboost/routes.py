@@ -10,7 +10,7 @@ import numpy as np
 from flask.views import MethodView
 
 from pumpapi import db, models
-from pumpapi.blueprints.explanation_fields import PredictQuerySchema
+from pumpapi.blueprints.fields import PredictQuerySchema
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint

@@ -8,18 +8,19 @@ from typing import Any
 from flask import current_app
 from marshmallow import ValidationError, fields, pre_load, validate
 
-from pumpapi.blueprints.explanation_fields import ReasonSchema, explain_field
-from pumpapi.blueprints.telemetry_fields import (
+from pumpapi.blueprints.fields import (
+    ReasonSchema,
     channel_field,
+    explain_field,
     loaded_versions_field,
     machine_name_field,
     version_field,
     warnings_field,
 )
+from pumpapi.channels import BY_NAME
 from pumpapi.extensions.fastpath import OneOrMany
 from pumpapi.extensions.smorest import ResponseSchema, Schema, StrictFloat
 from pumpapi.models.xgboost import AT_RISK, FEATURE_CHANNELS, FEATURE_ORDER, HEALTHY
-from pumpapi.telemetry import BY_NAME
 
 
 def _feature(name: str, example: float) -> StrictFloat:

@@ -1,4 +1,4 @@
-"""The eight telemetry channels of a pump: names, database columns, units and physical ranges."""
+"""The eight sensor channels of a pump: names, database columns, units and physical ranges."""
 
 from __future__ import annotations
 

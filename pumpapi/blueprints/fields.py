@@ -1,13 +1,13 @@
-"""Request fields the model families share: a channel's value within its range, a pump's name,
-the model version asked for."""
+"""Request fields the routes share: a channel's value within its range, a pump's name, the
+model version asked for, `explain` and the reasons of an answer."""
 
 from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate
 
 from pumpapi import readings
+from pumpapi.channels import MACHINE_NAME_MAX_LENGTH, Channel
 from pumpapi.extensions.smorest import Schema, StrictFloat
-from pumpapi.telemetry import MACHINE_NAME_MAX_LENGTH, Channel
 
 
 def channel_field(channel: Channel, example: float, *, cite_channel: bool = False) -> StrictFloat:
@@ -142,4 +142,34 @@ def warnings_field() -> fields.List:
             "then an extrapolation): one entry per input, with the value furthest outside and "
             "the trained [min, max]. Empty when every input lies within it."
         },
+    )
+
+
+def explain_field() -> fields.Boolean:
+    """`explain`: ask for the reasons of an answer (costs nothing when not asked)."""
+    return fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Also answer why: per-feature contributions and the top reasons "
+            "in words."
+        },
+    )
+
+
+class PredictQuerySchema(Schema):
+    """The query of a predict route that takes a body: explain, and the version to answer."""
+
+    explain = explain_field()
+    version = version_field()
+
+
+class ReasonSchema(Schema):
+    feature = fields.String(metadata={"example": "pressao_oleo_bar"})
+    channel = fields.String(metadata={"example": "Oil_P"})
+    value = fields.Float(metadata={"example": 1.1})
+    contribution = fields.Float(
+        metadata={"description": "What this input adds to the answer (see `units`)."}
+    )
+    text = fields.String(
+        metadata={"example": "pressão do óleo baixa: 1.1 bar (referência 4.5 bar)"}
     )
