@@ -1,4 +1,4 @@
-"""The one small interface every model family implements: load(), ready, info()."""
+"""The one small interface every model family implements: load(), warmup(), info()."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ class Model(abc.ABC):
     def __init__(self, version: ModelVersion, config: Mapping[str, Any]):
         self.version = version
         self.config = config
-        self.ready = False
 
     @abc.abstractmethod
     def load(self) -> None:
-        """Read the artifacts into memory. Called once; sets `ready` when done."""
+        """Read the artifacts into memory. Called once; the registry marks the family ready
+        (its status) when it returns."""
 
     def warmup(self) -> None:
         """Run one throwaway prediction so the first request pays no lazy initialisation.

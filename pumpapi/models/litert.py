@@ -203,7 +203,6 @@ class KerasFamilyModel(Model):
             if meta.get(key) != expected:
                 raise ValueError(f"{key} {meta.get(key)} is not {expected}")
         self.runner = runner_for(self.version, self.config)
-        self.ready = True
 
     def warmup(self) -> None:
         # The tensorflow backend must not run anything before gunicorn forks (see above).

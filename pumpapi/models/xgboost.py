@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+import math
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 import xgboost
 
-from pumpapi.channels import BY_NAME
-from pumpapi.errors import InvalidInput
+from pumpapi.channels import BY_NAME, CHANNEL_NAMES
+from pumpapi.extensions.json import utc_iso
 from pumpapi.models import support
 from pumpapi.models.base import Model
 from pumpapi.models.compiled import Predictor, choose_predictor
@@ -30,6 +32,14 @@ LABELS: dict[str, str] = {"0": HEALTHY, "1": AT_RISK}
 #: XGBoost's own binary format (UBJSON): no pickle, loads in any XGBoost of the same major.
 ARTIFACT = "model.ubj"
 NAME = "xgboost-failure-risk"
+
+
+class MissingChannel(ValueError):
+    """A stored reading lacks a finite value of a channel the model reads."""
+
+    def __init__(self, channel: str):
+        super().__init__(channel)
+        self.channel = channel
 
 
 class RiskAssessment(NamedTuple):
@@ -55,8 +65,9 @@ def json_numbers(values: np.ndarray) -> list[float]:
 class FailureRiskModel(Model):
     """A loaded XGBoost booster classifying a reading as healthy or at risk of failure.
 
-    `predict()` takes rows already in `feature_order`; `rows_from_records()` builds them from
-    readings keyed by feature name, so the order of keys in a request never matters. The
+    `predict()` and `results()` take rows in `feature_order`; `rows_of_features()` and
+    `rows_of_readings()` build them from the request's columns or from stored readings, so
+    neither the order of a request's keys nor the version's column order matters. The
     probabilities come from `predictor`: the version's compiled library when it is usable here
     and answers like the booster, else the booster's `inplace_predict` (see
     pumpapi.models.compiled and the XGBOOST_PREDICTOR setting).
@@ -127,28 +138,36 @@ class FailureRiskModel(Model):
         self.trained_ranges = support.TrainedRanges.from_metadata(meta)
         self.threshold = float(meta["threshold"])
         self.labels = (meta["labels"]["0"], meta["labels"]["1"])
-        self.ready = True
 
     def warmup(self) -> None:
         self.predict(np.zeros((1, len(self.feature_order))))
 
-    def rows_from_records(
-        self, records: Mapping[str, float] | Sequence[Mapping[str, float]]
-    ) -> np.ndarray:
-        """Readings keyed by feature name (one mapping or a list) as an (n, 4) float array in
-        `feature_order`. Extra keys are ignored here (the request schema rejects them)."""
-        if isinstance(records, Mapping):
-            records = [records]
-        rows = np.empty((len(records), len(self.feature_order)), dtype=np.float64)
-        for i, record in enumerate(records):
-            missing = [name for name in self.feature_order if name not in record]
-            if missing:
-                raise InvalidInput(
-                    f"Colunas esperadas {missing} não encontradas.",
-                    errors={name: ["Missing data for required field."] for name in missing},
-                )
-            rows[i] = [record[name] for name in self.feature_order]
-        return rows
+    def rows_of_features(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of the four features in SPEC's order (`FEATURE_ORDER`, how the request schemas
+        give them) as the booster's rows (columns in `feature_order`)."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if self.feature_order == FEATURE_ORDER:
+            return rows
+        return rows[:, [FEATURE_ORDER.index(name) for name in self.feature_order]]
+
+    def rows_of_readings(self, readings: np.ndarray) -> np.ndarray:
+        """Readings of all eight channels (columns `CHANNEL_NAMES`, as the telemetry store
+        reads them) as the booster's rows: each feature taken from its channel."""
+        columns = [CHANNEL_NAMES.index(self.feature_channels[f]) for f in self.feature_order]
+        return np.asarray(readings, dtype=np.float64)[:, columns]
+
+    def features_of_reading(self, values: Mapping[str, float | None]) -> dict[str, float]:
+        """The features of one stored reading (channel -> value), by feature name in
+        `feature_order`; raises MissingChannel naming the first channel a feature needs that
+        has no finite value."""
+        features: dict[str, float] = {}
+        for name in self.feature_order:
+            channel = self.feature_channels[name]
+            value = values.get(channel)
+            if value is None or not math.isfinite(value):
+                raise MissingChannel(channel)
+            features[name] = float(value)
+        return features
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """P(failure within the horizon) of each row of an (n, 4) array in `feature_order`, as
@@ -179,11 +198,38 @@ class FailureRiskModel(Model):
             guarded=guarded,
         )
 
-    def assess_explained(self, rows: np.ndarray) -> tuple[list, list[dict[str, Any]]]:
-        """Each row's (probability, decision, at_risk) and its explanation."""
+    def results(self, rows: np.ndarray, explain: bool = False) -> list[dict[str, Any]]:
+        """The answer for each row (columns in `feature_order`), in order: probability, decision,
+        threshold and horizon, the version, `warnings` for features outside the trained ranges,
+        and with `explain` the per-feature contributions and the top reasons. What the routes
+        and the fleet pages answer."""
         rows = np.asarray(rows, dtype=np.float64)
         probabilities, guarded = self.postprocess(rows, self.predictor(rows))
-        return self.classify(probabilities), self.explain(rows, probabilities, guarded)
+        common = {
+            "threshold": self.threshold,
+            "horizon_hours": (self.metadata.get("horizon") or {}).get("hours"),
+            "model_version": self.version.version,
+            "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
+        }
+        warnings = self.trained_ranges.rows_warnings(rows, self.feature_order)
+        results = [
+            {
+                "prediction": prediction,
+                "probability": probability,
+                "at_risk": at_risk,
+                **common,
+                "warnings": found,
+            }
+            for (probability, prediction, at_risk), found in zip(
+                self.classify(probabilities), warnings, strict=True
+            )
+        ]
+        if explain:
+            for result, explanation in zip(
+                results, self.explain(rows, probabilities, guarded), strict=True
+            ):
+                result["explanation"] = explanation
+        return results
 
     def postprocess(self, rows: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The booster's probabilities `raw` of `rows`, plus the linear part the trees were
@@ -224,12 +270,6 @@ class FailureRiskModel(Model):
             RiskAssessment(p, at_risk if flag else healthy, flag)
             for p, flag in zip(json_numbers(probabilities), flags, strict=True)
         ]
-
-    def assess(
-        self, records: Mapping[str, float] | Sequence[Mapping[str, float]]
-    ) -> list[RiskAssessment]:
-        """Readings keyed by feature name in, one assessment per reading out, in order."""
-        return self.classify(self.predict(self.rows_from_records(records)))
 
     def info(self) -> dict[str, Any]:
         meta = self.metadata

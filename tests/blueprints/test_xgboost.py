@@ -12,6 +12,7 @@ from pumpapi import db
 from pumpapi.db import copy_fleet
 from pumpapi.models.xgboost import AT_RISK, FEATURE_ORDER, HEALTHY
 from tests.fixtures.db import pump_history
+from tests.fixtures.xgboost import answers
 
 PREDICT = "/model/xgboost/predict"
 #: The SPEC example.
@@ -69,7 +70,7 @@ def test_spec_example_answers_the_spec_shape(xgboost_client, xgboost_model):
     assert UTC_SECONDS.match(result["timestamp"])
     assert result["model_version"] == "1"
     assert result["horizon_hours"] == 24.0
-    (expected,) = xgboost_model.assess(READING)
+    (expected,) = answers(xgboost_model, READING)
     assert result["probability"] == expected.probability
 
 

@@ -258,7 +258,7 @@ def test_the_tensorflow_backend_loads_nothing_of_tensorflow_before_the_first_pre
         app = create_app({{"MODEL_STORE": {str(keras_trained.root)!r}, "TF_BACKEND": "tensorflow",
                           "MODEL_FAMILIES": ("gru", "lstm"), "DATABASE_URL": None}})
         with app.app_context():
-            ready = [registry().get(family).ready for family in ("gru", "lstm")]
+            ready = [registry().status()[family].ready for family in ("gru", "lstm")]
         print(ready, sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
         """
     )

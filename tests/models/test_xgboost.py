@@ -17,7 +17,6 @@ import pytest
 import xgboost
 
 from pumpapi.channels import BY_NAME, CHANNEL_NAMES
-from pumpapi.errors import InvalidInput
 from pumpapi.models import compiled
 from pumpapi.models.compiled import TOLERANCE
 from pumpapi.models.registry import ModelRegistry
@@ -31,6 +30,7 @@ from pumpapi.models.xgboost import (
     json_numbers,
 )
 from pumpapi.training import xgboost as training
+from tests.fixtures.xgboost import answers
 
 READING = {
     "rotacao_motor_rpm": 1800.0,
@@ -59,32 +59,45 @@ def _at_risk_reading(model: FailureRiskModel, trained) -> dict[str, float]:
 def test_loaded_with_one_prediction_thread(xgboost_model):
     config = json.loads(xgboost_model.booster.save_config())
     assert config["learner"]["generic_param"]["nthread"] == "1"
-    assert xgboost_model.ready
 
 
 def test_key_order_never_changes_the_answer(xgboost_model, xgboost_trained):
     reading = _at_risk_reading(xgboost_model, xgboost_trained)
     reversed_keys = dict(reversed(list(reading.items())))
     assert list(reversed_keys) != list(reading)
-    assert xgboost_model.assess(reversed_keys) == xgboost_model.assess(reading)
+    assert answers(xgboost_model, reversed_keys) == answers(xgboost_model, reading)
     # ... while moving values between features does change it: the model reads names. (Engine
     # speed and oil pressure: every failure mode in the simulator moves one of them.)
     swapped = {**reading, "rotacao_motor_rpm": reading["pressao_oleo_bar"]}
     swapped["pressao_oleo_bar"] = reading["rotacao_motor_rpm"]
-    assert xgboost_model.assess(swapped) != xgboost_model.assess(reading)
+    assert answers(xgboost_model, swapped) != answers(xgboost_model, reading)
 
 
-def test_rows_follow_feature_order_whatever_the_key_order(xgboost_model):
-    shuffled = {k: READING[k] for k in ("tensao_alternador_v", "rotacao_motor_rpm",
-                                        "tensao_bateria_v", "pressao_oleo_bar")}  # fmt: skip
-    rows = xgboost_model.rows_from_records(shuffled)
-    assert rows.tolist() == [[1800.0, 4.5, 24.1, 27.8]]
+def test_rows_follow_the_versions_feature_order(xgboost_model):
+    spec_order = np.array([[1800.0, 4.5, 24.1, 27.8]])  # FEATURE_ORDER, as the schemas give it
+    assert xgboost_model.rows_of_features(spec_order).tolist() == spec_order.tolist()
+    xgboost_model.feature_order = tuple(reversed(FEATURE_ORDER))
+    assert xgboost_model.rows_of_features(spec_order).tolist() == [[27.8, 24.1, 4.5, 1800.0]]
+
+
+def test_stored_readings_give_each_feature_from_its_channel(xgboost_model):
+    from pumpapi.channels import CHANNEL_NAMES
+    from pumpapi.models.xgboost import MissingChannel
+
+    values = {name: float(i) for i, name in enumerate(CHANNEL_NAMES)}
+    row = xgboost_model.rows_of_readings(np.array([[values[c] for c in CHANNEL_NAMES]]))
+    expected = [values[xgboost_model.feature_channels[f]] for f in xgboost_model.feature_order]
+    assert row.tolist() == [expected]
+    assert list(xgboost_model.features_of_reading(values).values()) == expected
+    with pytest.raises(MissingChannel) as missing:
+        xgboost_model.features_of_reading({**values, "Oil_P": float("nan")})
+    assert missing.value.channel == "Oil_P"
 
 
 def test_batch_equals_singles(xgboost_model, xgboost_trained):
     records = _records(_fleet_rows(xgboost_trained, limit=200))
-    batch = xgboost_model.assess(records)
-    assert batch == [xgboost_model.assess(record)[0] for record in records]
+    batch = answers(xgboost_model, records)
+    assert batch == [answers(xgboost_model, record)[0] for record in records]
     assert {a.prediction for a in batch} == {HEALTHY, AT_RISK}
 
 
@@ -123,12 +136,6 @@ def test_json_numbers_are_what_str_gives_each_float32():
     got = json_numbers(values)
     assert all(type(v) is float for v in got)
     assert got == [float(str(v)) for v in values]
-
-
-def test_missing_feature_names_the_column(xgboost_model):
-    incomplete = {k: v for k, v in READING.items() if k != "pressao_oleo_bar"}
-    with pytest.raises(InvalidInput, match=r"Colunas esperadas \['pressao_oleo_bar'\]"):
-        xgboost_model.rows_from_records(incomplete)
 
 
 def test_predict_rejects_rows_of_the_wrong_width(xgboost_model):

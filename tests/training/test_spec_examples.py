@@ -13,6 +13,7 @@ import pytest
 
 from pumpapi.models.store import ModelStore
 from pumpapi.models.xgboost import HEALTHY, FailureRiskModel
+from tests.fixtures.xgboost import answers
 
 SPEC_READING = {
     "rotacao_motor_rpm": 1800,
@@ -46,7 +47,7 @@ def model(request) -> FailureRiskModel:
 
 
 def test_spec_example_is_a_healthy_pump(model):
-    (answer,) = model.assess(SPEC_READING)
+    (answer,) = answers(model, SPEC_READING)
     assert answer.prediction == HEALTHY and not answer.at_risk
     assert answer.probability < model.threshold
     # Calibrated probabilities: on the default physics near the SPEC's ≈ 0.05; the tiny
@@ -57,6 +58,6 @@ def test_spec_example_is_a_healthy_pump(model):
 
 @pytest.mark.parametrize("failing", sorted(FAILING))
 def test_a_clearly_failing_reading_scores_higher_than_the_spec_example(model, failing):
-    (spec,) = model.assess(SPEC_READING)
-    (bad,) = model.assess(FAILING[failing])
+    (spec,) = answers(model, SPEC_READING)
+    (bad,) = answers(model, FAILING[failing])
     assert bad.probability > spec.probability

@@ -73,12 +73,6 @@ def _model(registry: ModelRegistry, family: str) -> Any:
     return registry.get(family)
 
 
-def _feature_rows(model: FailureRiskModel, readings: np.ndarray) -> np.ndarray:
-    """Readings (columns CHANNEL_NAMES) as the booster's rows (columns `feature_order`)."""
-    columns = [CHANNEL_NAMES.index(model.feature_channels[f]) for f in model.feature_order]
-    return np.asarray(readings, dtype=np.float64)[:, columns]
-
-
 @dataclass
 class PumpRow:
     machine: str
@@ -150,14 +144,17 @@ def fleet_overview(
     risk: FailureRiskModel | None = outcome.attempt("xgboost", lambda: _model(registry, "xgboost"))
     if risk is not None and readings:
         names = sorted(readings)
-        latest_rows = _feature_rows(
-            risk, np.array([[readings[n][c] for c in CHANNEL_NAMES] for n in names])
+        latest_rows = risk.rows_of_readings(
+            np.array([[readings[n][c] for c in CHANNEL_NAMES] for n in names])
         )
-        assessed, explained = risk.assess_explained(latest_rows)
-        for name, assessment, explanation in zip(names, assessed, explained, strict=True):
+        for name, result in zip(names, risk.results(latest_rows, explain=True), strict=True):
             row = by_name[name]
-            row.risk, row.decision, row.at_risk = assessment
-            reasons = explanation["reasons"]
+            row.risk, row.decision, row.at_risk = (
+                result["probability"],
+                result["prediction"],
+                result["at_risk"],
+            )
+            reasons = result["explanation"]["reasons"]
             row.reason = reasons[0]["text"] if reasons else None
         _trends(store, risk, rows, machines, now, outcome, hourly_cache or HourlyReadings())
     health: HealthIndexModel | None = outcome.attempt("gru", lambda: _model(registry, "gru"))
@@ -208,7 +205,7 @@ def _trends(
     if not wanted:
         return
     stacked = np.array([v for _, _, values in wanted for v in values], dtype=np.float64)
-    probabilities = model.predict(_feature_rows(model, stacked)).tolist()
+    probabilities = model.predict(model.rows_of_readings(stacked)).tolist()
     start = 0
     for row, times, values in wanted:
         row.trend = list(zip(times, probabilities[start : start + len(values)], strict=True))
@@ -347,11 +344,10 @@ def pump_detail(
     history: dict[str, Any] = {"t": [window.timestamps[i].timestamp() for i in points]}
     risk: FailureRiskModel | None = outcome.attempt("xgboost", lambda: _model(registry, "xgboost"))
     if risk is not None and len(points):
-        history["risk"] = _series(risk.predict(_feature_rows(risk, window.values[points])))
+        history["risk"] = _series(risk.predict(risk.rows_of_readings(window.values[points])))
         detail["threshold"] = risk.threshold
-        latest_row = _feature_rows(risk, window.values[-1:])
-        (assessment,), (explanation,) = risk.assess_explained(latest_row)
-        detail["risk"] = {"assessment": assessment, "reasons": explanation["reasons"]}
+        (latest,) = risk.results(risk.rows_of_readings(window.values[-1:]), explain=True)
+        detail["risk"] = {"assessment": latest, "reasons": latest["explanation"]["reasons"]}
     health: HealthIndexModel | None = outcome.attempt("gru", lambda: _model(registry, "gru"))
     if health is not None and len(points):
         assessed = [health.assess(window.values[max(0, i - WINDOW + 1) : i + 1]) for i in points]
@@ -408,8 +404,8 @@ def _forecast(
     future[:, column] = result.forecast
     crossing = None
     if risk is not None:
-        now_at_risk = risk.classify(risk.predict(_feature_rows(risk, window.values[-1:])))[0]
-        ahead = risk.classify(risk.predict(_feature_rows(risk, future)))
+        now_at_risk = risk.classify(risk.predict(risk.rows_of_readings(window.values[-1:])))[0]
+        ahead = risk.classify(risk.predict(risk.rows_of_readings(future)))
         for step, assessment in enumerate(ahead):
             if assessment.at_risk and not now_at_risk.at_risk:
                 crossing = {

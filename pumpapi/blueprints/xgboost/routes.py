@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from typing import Any
 
 import numpy as np
@@ -15,7 +13,7 @@ from pumpapi.errors import InvalidInput
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.timing import timed_inference
-from pumpapi.models.xgboost import FEATURE_ORDER, FailureRiskModel
+from pumpapi.models.xgboost import FailureRiskModel, MissingChannel
 
 from .schemas import (
     RISK_REQUEST,
@@ -40,40 +38,9 @@ def _model() -> FailureRiskModel:
     return models.requested(FAMILY)  # ?version=; 404 unknown, 503 not loaded
 
 
-def _results(
-    model: FailureRiskModel, rows: np.ndarray, explain: bool = False
-) -> list[dict[str, Any]]:
-    """One result per row (columns in FEATURE_ORDER), in order; with `explain`, each with
-    the booster's per-feature contributions and the top reasons."""
-    if model.feature_order != FEATURE_ORDER:
-        rows = rows[:, [FEATURE_ORDER.index(name) for name in model.feature_order]]
+def _results(model: FailureRiskModel, rows: np.ndarray, explain: bool) -> list[dict[str, Any]]:
     with timed_inference(model):
-        raw = model.predictor(np.asarray(rows, dtype=np.float64))
-        probabilities, guarded = model.postprocess(rows, raw)
-    common = {
-        "threshold": model.threshold,
-        "horizon_hours": (model.metadata.get("horizon") or {}).get("hours"),
-        "model_version": model.version.version,
-        "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
-    }
-    warnings = model.trained_ranges.rows_warnings(rows, model.feature_order)
-    results = [
-        {
-            "prediction": prediction,
-            "probability": probability,
-            "at_risk": at_risk,
-            **common,
-            "warnings": found,
-        }
-        for (probability, prediction, at_risk), found in zip(
-            model.classify(probabilities), warnings, strict=True
-        )
-    ]
-    if explain:
-        explanations = model.explain(rows, probabilities, guarded)
-        for result, explanation in zip(results, explanations, strict=True):
-            result["explanation"] = explanation
-    return results
+        return model.results(rows, explain)
 
 
 @blp.route("/model/xgboost/predict")
@@ -106,7 +73,8 @@ class Predict(MethodView):
         whose logistic is the booster's probability) and `reasons`, the features raising the
         risk, largest first, in words (e.g. "pressão do óleo baixa: 1.1 bar").
         """
-        results = _results(_model(), body.rows, query["explain"])
+        model = _model()
+        results = _results(model, model.rows_of_features(body.rows), query["explain"])
         if body.many:
             return {"success": True, "results": results}
         return {"success": True, "result": results[0]}
@@ -152,19 +120,15 @@ class MachinePredict(MethodView):
         model = _model()
         machine = query["machine_name"]
         reading = db.store().latest_reading(machine)
-        features: dict[str, float] = {}
-        for name in model.feature_order:
-            channel = model.feature_channels[name]
-            value = reading.values.get(channel)
-            if value is None or not math.isfinite(value):
-                raise InvalidInput(
-                    f"The latest reading of {machine} ({utc_iso(reading.timestamp)}) has no "
-                    f"valid {channel} value; no prediction can be made from it."
-                )
-            features[name] = float(value)
-        (result,) = _results(
-            model, np.array([[features[name] for name in FEATURE_ORDER]]), query["explain"]
-        )
+        try:
+            features = model.features_of_reading(reading.values)
+        except MissingChannel as missing:
+            raise InvalidInput(
+                f"The latest reading of {machine} ({utc_iso(reading.timestamp)}) has no "
+                f"valid {missing.channel} value; no prediction can be made from it."
+            ) from None
+        row = np.array([[features[name] for name in model.feature_order]])
+        (result,) = _results(model, row, query["explain"])
         result["machine"] = reading.machine
         result["reading"] = {"timestamp": utc_iso(reading.timestamp), "features": features}
         return {"success": True, "result": result}
