@@ -46,6 +46,12 @@ TOP_REASONS = 3
 NEUTRAL_SHARE = 0.02
 
 
+def channel_words(channel: str) -> tuple[str, str, int]:
+    """A channel in words: (noun phrase, unit, decimals shown)."""
+    noun, _, unit, decimals = _WORDS[channel]
+    return noun, unit, decimals
+
+
 def reason_text(channel: str, value: float) -> str:
     """e.g. "pressão do óleo baixa: 1.1 bar (referência 4.5 bar)"."""
     noun, gender, unit, decimals = _WORDS[channel]

@@ -13,7 +13,7 @@ import xgboost
 
 from pumpapi.channels import BY_NAME, CHANNEL_NAMES
 from pumpapi.extensions.json import utc_iso
-from pumpapi.models import support
+from pumpapi.models import support, window
 from pumpapi.models.base import Model
 from pumpapi.models.compiled import Predictor, choose_predictor
 
@@ -76,6 +76,8 @@ class FailureRiskModel(Model):
     family = "xgboost"
 
     booster: xgboost.Booster
+    #: The window model /machine/predict answers from (None in versions trained without one).
+    window: window.WindowRiskModel | None
     #: What computes the probabilities: `kind` is `tl2cgen` or `xgboost`.
     predictor: Predictor
     feature_order: tuple[str, ...]
@@ -101,8 +103,14 @@ class FailureRiskModel(Model):
             )
         # One thread per call: with a 1-row input, XGBoost's default thread pool only adds
         # synchronisation cost, and gunicorn already runs one worker per core.
-        booster.set_param({"nthread": int(self.config.get("PREDICT_THREADS", 1))})
+        threads = int(self.config.get("PREDICT_THREADS", 1))
+        booster.set_param({"nthread": threads})
         self.booster = booster
+        self.window = None
+        if meta.get("window_model"):
+            window_booster = xgboost.Booster()
+            window_booster.load_model(self.version.file(meta["window_model"]["artifact"]))
+            self.window = window.WindowRiskModel(window_booster, meta["window_model"], threads)
         self.feature_order = feature_order
         self.feature_channels = dict(meta.get("feature_channels") or FEATURE_CHANNELS)
         self.predictor = choose_predictor(
@@ -231,6 +239,31 @@ class FailureRiskModel(Model):
                 result["explanation"] = explanation
         return results
 
+    def window_result(self, readings: np.ndarray, explain: bool = False) -> dict[str, Any]:
+        """The answer from a pump's recent readings (n, 8 in CHANNEL_NAMES order, oldest first:
+        the window model's), shaped like `results()`: its probability, decision and threshold;
+        `warnings` for the latest reading's features outside the trained ranges; with
+        `explain`, the window statistics' contributions summed per channel."""
+        if self.window is None:
+            raise ValueError("this version has no window model")
+        statistics = window.features(readings)
+        probabilities = self.window.probabilities(statistics)
+        ((probability, prediction, at_risk),) = self.classify(probabilities, self.window.threshold)
+        latest = self.rows_of_readings(np.asarray(readings)[-1:])
+        result = {
+            "prediction": prediction,
+            "probability": probability,
+            "at_risk": at_risk,
+            "threshold": self.window.threshold,
+            "horizon_hours": (self.metadata.get("horizon") or {}).get("hours"),
+            "model_version": self.version.version,
+            "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
+            "warnings": self.trained_ranges.rows_warnings(latest, self.feature_order)[0],
+        }
+        if explain:
+            result["explanation"] = self.window.explain(statistics[0])
+        return result
+
     def postprocess(self, rows: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The booster's probabilities `raw` of `rows`, plus the linear part the trees were
         boosted from, calibrated (Platt: σ(a·(trees + linear) + b)) and raised to the guard
@@ -260,12 +293,16 @@ class FailureRiskModel(Model):
         guarded[~raise_to] = -1
         return p.astype(np.float32), guarded
 
-    def classify(self, probabilities: np.ndarray) -> list[RiskAssessment]:
-        """Label each probability with the stored decision threshold (at risk if p ≥ threshold)."""
+    def classify(
+        self, probabilities: np.ndarray, threshold: float | None = None
+    ) -> list[RiskAssessment]:
+        """Label each probability with the stored decision threshold (at risk if p ≥ threshold;
+        the window model has its own)."""
         healthy, at_risk = self.labels
         probabilities = np.asarray(probabilities, dtype=np.float32).reshape(-1)
+        threshold = self.threshold if threshold is None else threshold
         # Compared in float32, the precision the booster's output has.
-        flags = (probabilities >= np.float32(self.threshold)).tolist()
+        flags = (probabilities >= np.float32(threshold)).tolist()
         return [
             RiskAssessment(p, at_risk if flag else healthy, flag)
             for p, flag in zip(json_numbers(probabilities), flags, strict=True)

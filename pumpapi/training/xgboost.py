@@ -56,7 +56,7 @@ import numpy as np
 import xgboost
 
 from pumpapi.channels import CHANNEL_NAMES
-from pumpapi.models import reference, support
+from pumpapi.models import reference, support, window
 from pumpapi.models.compiled import (
     COMPILED_ARTIFACT,
     TOLERANCE,
@@ -67,6 +67,13 @@ from pumpapi.models.compiled import (
 )
 from pumpapi.models.store import ModelStore
 from pumpapi.models.xgboost import ARTIFACT, FEATURE_CHANNELS, FEATURE_ORDER, LABELS, NAME
+from pumpapi.training import window as window_training
+from pumpapi.training.decisions import (
+    calibrate,
+    choose_cost_threshold,
+    evaluate,
+    fit_calibration,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +145,9 @@ class PumpHistory(Protocol):
 class TrainingOptions:
     """Everything that decides a training run.
 
-    The defaults (200 pumps x 20,000 readings, about 14 days each: ~150 failures) take about
-    10 s on this 2-core machine; fewer pumps leave so few failures among the held-out pumps
-    that their metrics mostly measure luck.
+    The defaults (200 pumps x 20,000 readings, about 14 days each, and 100 more for the window
+    model) take about half a minute on this 2-core machine; fewer pumps leave so few failures
+    among the held-out pumps that their metrics mostly measure luck.
     """
 
     pumps: int = 200
@@ -158,6 +165,13 @@ class TrainingOptions:
     #: Threads for fitting (prediction in the service uses PREDICT_THREADS). One: OpenMP threads
     #: spin at every barrier, and on shared cores 2 threads fitted slower than 1 (bench/notes.md).
     threads: int = 1
+    #: Also fit the window model (/machine/predict): all eight channels of the pump's recent
+    #: readings (pumpapi.models.window, pumpapi.training.window).
+    window_model: bool = True
+    #: Simulated pumps the window model reads besides the reading model's (the next pump
+    #: numbers of the same seed, split by pump the same way): it reads 86 statistics of eight
+    #: channels and learns from more kinds of pump than four features need.
+    window_extra_pumps: int = 100
     #: Also publish the booster compiled into a shared library (treelite + tl2cgen + gcc), which
     #: the service uses instead of XGBoost when it equals it (pumpapi.models.compiled).
     compile_predictor: bool = True
@@ -265,93 +279,6 @@ def split_pumps(
             donor = max(SPLITS, key=lambda s: len(splits[s]))
             splits[name].append(splits[donor].pop())
     return {name: sorted(pumps) for name, pumps in splits.items()}
-
-
-def fit_calibration(labels: np.ndarray, margins: np.ndarray) -> dict[str, Any]:
-    """Platt scaling of the booster's log-odds on validation pumps: p = σ(a·margin + b).
-
-    Linear in the log-odds, so the TreeSHAP contributions scaled by `a` (and the bias mapped by
-    a·bias + b) still sum exactly to the calibrated log-odds (pumpapi.models.attribution)."""
-    from sklearn.linear_model import LogisticRegression
-
-    if labels.min() == labels.max():
-        return {"method": "platt", "a": 1.0, "b": 0.0, "fitted_on": "identity (one class)"}
-    fit = LogisticRegression(C=1e6, max_iter=1000).fit(margins.reshape(-1, 1), labels)
-    return {
-        "method": "platt",
-        "a": round(float(fit.coef_[0, 0]), 8),
-        "b": round(float(fit.intercept_[0]), 8),
-        "fitted_on": "validation pumps",
-    }
-
-
-def calibrate(margins: np.ndarray, calibration: Mapping[str, Any]) -> np.ndarray:
-    z = float(calibration["a"]) * np.asarray(margins, dtype=np.float64) + float(calibration["b"])
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def choose_cost_threshold(
-    labels: np.ndarray, probabilities: np.ndarray, policy: Mapping[str, float]
-) -> float:
-    """The threshold (at risk when p >= threshold) minimising missed · FN + false_alarm · FP."""
-    order = np.argsort(-probabilities, kind="stable")
-    p, y = probabilities[order], labels[order].astype(np.float64)
-    fp = np.cumsum(1.0 - y)  # alarms on the first k+1 rows
-    fn = y.sum() - np.cumsum(y)
-    cost = policy["false_alarm"] * fp + policy["missed_failure"] * fn
-    last = np.r_[p[1:] != p[:-1], True]  # a threshold can only sit between distinct scores
-    cost = np.where(last, cost, np.inf)
-    k = int(np.argmin(cost))
-    if cost[k] >= policy["missed_failure"] * y.sum():  # never alarming is cheaper
-        return float(min(1.0, p[0] + 1e-6))
-    return float(p[k])
-
-
-def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The probability threshold maximising F1 (predict at risk when p ≥ threshold)."""
-    from sklearn.metrics import precision_recall_curve
-
-    if labels.min() == labels.max():
-        log.warning("validation pumps have a single class; using threshold 0.5")
-        return 0.5
-    precision, recall, thresholds = precision_recall_curve(labels, probabilities)
-    # The last (precision, recall) pair has no threshold: it is the "predict nothing" point.
-    precision, recall = precision[:-1], recall[:-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return float(thresholds[int(np.argmax(f1))])
-
-
-def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, Any]:
-    """ROC-AUC, PR-AUC (average precision), Brier score, and F1/precision/recall at the
-    threshold. The AUCs are None when the rows hold a single class."""
-    from sklearn.metrics import (
-        average_precision_score,
-        brier_score_loss,
-        f1_score,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-    )
-
-    predicted = probabilities >= threshold
-    both_classes = labels.min() != labels.max()
-    return {
-        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 6) if both_classes else None,
-        "pr_auc": (
-            round(float(average_precision_score(labels, probabilities)), 6)
-            if both_classes
-            else None
-        ),
-        "brier": round(float(brier_score_loss(labels, probabilities)), 6),
-        "f1": round(float(f1_score(labels, predicted, zero_division=0)), 6),
-        "precision": round(float(precision_score(labels, predicted, zero_division=0)), 6),
-        "recall": round(float(recall_score(labels, predicted, zero_division=0)), 6),
-        "threshold": round(float(threshold), 6),
-        "base_rate": round(float(labels.mean()), 6),
-        "rows": int(len(labels)),
-        "positives": int(labels.sum()),
-    }
 
 
 def linear_logit(params: Mapping[str, Any] | None, features: np.ndarray) -> np.ndarray:
@@ -505,11 +432,17 @@ def compile_predictor(booster: xgboost.Booster, path: Path) -> dict[str, Any] | 
     }
 
 
-def simulate(options: TrainingOptions) -> list[PumpHistory]:
+def simulate(
+    options: TrainingOptions, first_index: int = 1, pumps: int | None = None
+) -> list[PumpHistory]:
     from pumpapi.devtools import simulator
 
     return simulator.simulate_fleet(
-        options.pumps, options.steps, seed=options.seed, interval_s=options.interval_s
+        options.pumps if pumps is None else pumps,
+        options.steps,
+        seed=options.seed,
+        interval_s=options.interval_s,
+        first_index=first_index,
     )
 
 
@@ -527,13 +460,24 @@ def train(
     started = time.perf_counter()
     trained_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     source = "fleet given to train()"
+    extra: Sequence[PumpHistory] = ()
     if fleet is None:
         fleet = simulate(options)
         source = "pumpapi.devtools.simulator.simulate_fleet (default physics)"
+        if options.window_model and options.window_extra_pumps > 0:
+            extra = simulate(
+                options, first_index=options.pumps + 1, pumps=options.window_extra_pumps
+            )
     simulated = time.perf_counter()
     dataset = build_dataset(fleet, options.horizon_steps, options.include_stopped)
     simulated_pumps, simulated_steps = len(fleet), max(len(pump.readings) for pump in fleet)
-    fleet = None  # the dataset holds what is needed; let the full histories go
+    windows = (
+        window_training.window_rows([*fleet, *extra], options.horizon_steps)
+        if options.window_model
+        else None
+    )
+    window_names = (*(pump.name for pump in fleet), *(pump.name for pump in extra))
+    fleet = extra = None  # the datasets hold what is needed; let the full histories go
     pumps = split_pumps(
         dataset, options.validation_fraction, options.test_fraction, seed=options.seed
     )
@@ -572,6 +516,32 @@ def train(
     baseline_metrics = evaluate(
         test_set.labels, baseline.predict_proba(test_set.features)[:, 1], baseline_threshold
     )
+    window_booster, window_meta = None, None
+    if windows is not None:
+        ends = windows[0][:, window_training.LAST_FEATURES]
+        reading_rows = Dataset(ends, windows[1], windows[2], window_names)
+        window_splits = {name: list(pumps[name]) for name in SPLITS}
+        if len(window_names) > len(dataset.names):
+            # The extra pumps split like the others, each split keeping failing pumps.
+            extra_rows = reading_rows.of_pumps(window_names[len(dataset.names) :])
+            for name, names in split_pumps(
+                extra_rows, options.validation_fraction, options.test_fraction, options.seed
+            ).items():
+                window_splits[name] += names
+        window_booster, window_meta = window_training.train(
+            windows,
+            window_names,
+            window_splits,
+            seed=options.seed,
+            threads=options.threads,
+            policy=policy,
+            reading_probabilities=calibrate(margins_of(booster, reading_rows, linear), calibration),
+        )
+        window_meta["training_data"] = {
+            "pumps": len(window_names),
+            "beyond_the_reading_models": len(window_names) - len(dataset.names),
+            "splits": {name: len(names) for name, names in window_splits.items()},
+        }
     fitted = time.perf_counter()
 
     hours = options.horizon_hours
@@ -655,6 +625,9 @@ def train(
         metadata["tags"]["data"] = str(described.get("kind", "given"))
     with store.new_version(FAMILY) as draft:
         booster.save_model(draft.file(ARTIFACT))
+        if window_booster is not None:
+            window_booster.save_model(draft.file(window.ARTIFACT))
+            metadata["window_model"] = window_meta
         if options.compile_predictor:
             compiled = compile_predictor(booster, draft.file(COMPILED_ARTIFACT))
             if compiled is not None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import psycopg
 import pytest
 
 from pumpapi import db
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.db import copy_fleet
+from pumpapi.models import window
 from pumpapi.models.xgboost import AT_RISK, FEATURE_ORDER, HEALTHY
 from tests.fixtures.db import pump_history
 from tests.fixtures.xgboost import answers
@@ -289,25 +292,103 @@ def machine_app(make_app, xgboost_trained, database_url):
     db.store(app).close()
 
 
-def test_machine_predict_uses_the_latest_reading_of_that_pump(machine_app, database_url):
+@pytest.mark.parametrize("query", ["&model=reading", ""])
+def test_machine_predict_from_the_latest_reading_answers_like_the_posted_reading(
+    machine_app, database_url, query
+):
+    """?model=reading, and any pump with less than an hour of readings (30 here): the reading
+    model on the pump's latest reading, exactly /model/xgboost/predict's answer."""
     seventh = pump_history("MOTOBOMBA-007", 30, start="2025-09-27T13:00:00", seed=7)
     other = pump_history("MOTOBOMBA-008", 40, start="2025-09-27T14:00:00", seed=8)
     seventh.readings[-1] = [1650, 80, 1.2, 70, 5.0, 1.0, 23.6, 23.7]  # the FAILING reading
     copy_fleet(database_url, [seventh, other])
     client = machine_app.test_client()
 
-    response = client.post("/machine/predict?machine_name=MOTOBOMBA-007")
+    response = client.post(f"/machine/predict?machine_name=MOTOBOMBA-007{query}")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["success"] is True
     result = body["result"]
     assert result["machine"] == "MOTOBOMBA-007"
+    assert result["model"] == "reading" and "window" not in result
     assert result["reading"] == {"timestamp": "2025-09-27T13:29:00Z", "features": FAILING}
     assert UTC_SECONDS.match(result["timestamp"])
     posted = client.post(PREDICT, json=FAILING).get_json()["result"]
     assert _without_timestamp(posted) == {
-        k: v for k, v in _without_timestamp(result).items() if k not in ("machine", "reading")
+        k: v
+        for k, v in _without_timestamp(result).items()
+        if k not in ("machine", "reading", "model")
     }
+
+
+def _window_pump(minutes: int = 600):
+    pump = pump_history("MOTOBOMBA-007", minutes, start="2025-09-27T00:00:00", seed=3)
+    # An oil leak over the last hours: the level falls and the pressure with it.
+    pump.readings[-240:, 3] -= np.linspace(0, 25, 240)
+    pump.readings[-240:, 2] -= np.linspace(0, 2.0, 240)
+    return pump
+
+
+def test_machine_predict_answers_from_the_pumps_recent_window(
+    machine_app, database_url, xgboost_model
+):
+    pump = _window_pump()
+    copy_fleet(database_url, [pump])
+    body = machine_app.test_client().post("/machine/predict?machine_name=MOTOBOMBA-007")
+    assert body.status_code == 200, body.get_json()
+    result = body.get_json()["result"]
+    assert result["model"] == "window"
+    assert result["window"] == {
+        "first_timestamp": "2025-09-27T00:00:00Z",
+        "last_timestamp": "2025-09-27T09:59:00Z",
+        "readings": 600,
+    }
+    assert result["reading"]["timestamp"] == "2025-09-27T09:59:00Z"
+    expected = xgboost_model.window_result(pump.readings)
+    assert result["probability"] == expected["probability"]
+    assert result["threshold"] == xgboost_model.window.threshold
+    assert result["at_risk"] == (result["probability"] >= result["threshold"])
+    # The answer differs from the latest reading's alone: the window says more.
+    reading = machine_app.test_client().post(
+        "/machine/predict?machine_name=MOTOBOMBA-007&model=reading"
+    )
+    assert reading.get_json()["result"]["probability"] != result["probability"]
+
+
+def test_the_window_reads_at_most_its_length(machine_app, database_url, xgboost_model):
+    length = xgboost_model.window.length
+    copy_fleet(database_url, [pump_history("MOTOBOMBA-007", length + 100, seed=5)])
+    result = machine_app.test_client().post("/machine/predict?machine_name=MOTOBOMBA-007")
+    assert result.get_json()["result"]["window"]["readings"] == length
+
+
+def test_a_window_answer_explains_itself_per_channel(machine_app, database_url):
+    copy_fleet(database_url, [_window_pump()])
+    result = (
+        machine_app.test_client()
+        .post("/machine/predict?machine_name=MOTOBOMBA-007&explain=true")
+        .get_json()["result"]
+    )
+    explanation = result["explanation"]
+    assert set(explanation["contributions"]) <= {*CHANNEL_NAMES, "window"}
+    total = explanation["bias"] + sum(explanation["contributions"].values())
+    assert total == pytest.approx(explanation["margin"], abs=1e-4)
+    # The margin is the calibrated log-odds of the probability answered.
+    assert 1 / (1 + np.exp(-explanation["margin"])) == pytest.approx(
+        result["probability"], abs=1e-4
+    )
+    for reason in explanation["reasons"]:
+        assert reason["channel"] in CHANNEL_NAMES and reason["contribution"] > 0
+        column = window.FEATURE_NAMES.index(reason["feature"])
+        assert window.FEATURE_CHANNELS[column] == reason["channel"]
+
+
+def test_an_unknown_answering_model_is_422_naming_it(machine_app):
+    body = _error(
+        machine_app.test_client().post("/machine/predict?machine_name=MOTOBOMBA-007&model=lstm"),
+        422,
+    )
+    assert "model" in body["errors"]
 
 
 def test_unknown_machine_is_404_with_the_spec_message(machine_app, database_url):

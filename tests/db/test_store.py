@@ -126,6 +126,22 @@ def test_unknown_pump_and_pump_without_readings_are_not_found(store, database_ur
         assert caught.value.message == f"Nenhum dado encontrado para a máquina: {name}"
         with pytest.raises(MachineNotFound):
             store.latest_window(name, 10)
+        with pytest.raises(MachineNotFound):
+            store.latest_values(name, 10)
+
+
+@pytest.mark.parametrize("steps", [1, 5, 30, 2880])
+def test_the_packed_read_gives_the_same_readings_as_the_window(store, fleet, steps):
+    """One row holding every value (the window model reads 2,880 readings a request)."""
+    window = store.latest_window("MOTOBOMBA-001", steps)
+    packed = store.latest_values("MOTOBOMBA-001", steps)
+    assert len(packed) == len(window) == min(steps, 30)
+    assert packed.values.dtype == np.float64 and packed.values.shape == window.values.shape
+    np.testing.assert_array_equal(packed.values, window.values)
+    assert (packed.first_timestamp, packed.last_timestamp) == (
+        window.timestamps[0],
+        window.timestamps[-1],
+    )
 
 
 def test_a_name_full_of_sql_is_just_an_unknown_pump(store, database_url):

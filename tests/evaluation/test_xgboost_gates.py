@@ -93,3 +93,19 @@ def test_ordinary_readings_are_not_caught_by_the_guards(default_physics_model):
     rows = _rows([0.0, 800.0, 1800.0], [0.0, 1.6, 4.5], 24.6, [24.6, 27.8, 27.8])
     _, guarded = model.postprocess(rows, model.predictor(rows))
     assert (guarded < 0).all()
+
+
+def test_the_window_model_ranks_failures_far_better_than_one_reading(gate):
+    """/machine/predict's window model against the reading model on the same windows' ends."""
+    windowed = gate["window_model"]
+    auc = windowed["metrics"]["roc_auc"]["value"]
+    reading = windowed["reading_model_same_rows"]["roc_auc"]["value"]
+    assert auc > 0.85, auc
+    assert windowed["versus_reading_model"]["roc_auc_minus_reading_model"]["ci"][0] > 0.05
+    assert reading < auc
+
+
+def test_the_window_model_beats_the_base_rate_and_always_healthy(gate):
+    metrics = gate["window_model"]["metrics"]
+    assert metrics["brier_skill"]["value"] > 0
+    assert metrics["cost_saving_vs_always_healthy_per_1000"]["value"] > 0

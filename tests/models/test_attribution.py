@@ -157,10 +157,15 @@ def test_machine_routes_explain_too(make_app, all_families_root, database_url):
     )
     client = app.test_client()
     try:
-        risk = client.post("/machine/predict?machine_name=MOTOBOMBA-001&explain=true")
+        risk = client.post("/machine/predict?machine_name=MOTOBOMBA-001&explain=true&model=reading")
         assert risk.status_code == 200, risk.get_json()
         explanation = risk.get_json()["result"]["explanation"]
         assert set(explanation["contributions"]) == set(SPEC_READING)
+        # The window model (the default, 90 readings here) explains per channel.
+        windowed = client.post("/machine/predict?machine_name=MOTOBOMBA-001&explain=true")
+        assert windowed.get_json()["result"]["model"] == "window"
+        contributions = windowed.get_json()["result"]["explanation"]["contributions"]
+        assert set(contributions) <= {*CHANNEL_NAMES, "window"}
         health = client.post("/machine/gru/predict?machine_name=MOTOBOMBA-001&explain=true")
         assert health.status_code == 200, health.get_json()
         assert set(health.get_json()["explanation"]) == {

@@ -163,5 +163,5 @@ def test_metadata_is_plain_json_with_every_file_checksummed(xgboost_trained):
     version_dir = xgboost_trained.root / "xgboost" / "1"
     metadata = json.loads((version_dir / METADATA_FILE).read_text())
     files = {p.name for p in version_dir.iterdir()} - {METADATA_FILE}
-    assert set(metadata["files"]) == files == {"model.ubj", "predictor.so"}
+    assert set(metadata["files"]) == files == {"model.ubj", "predictor.so", "window.ubj"}
     assert not any(name.endswith((".pkl", ".pickle", ".joblib")) for name in files)

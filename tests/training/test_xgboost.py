@@ -18,6 +18,7 @@ from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.models import compiled
 from pumpapi.models.store import ModelStore, sha256_of
 from pumpapi.models.xgboost import FEATURE_ORDER, LABELS
+from pumpapi.training import decisions
 from pumpapi.training import xgboost as training
 from tests.fixtures.xgboost import TINY_OPTIONS, tiny_fleet
 
@@ -87,21 +88,14 @@ def test_split_of_a_tiny_fleet_leaves_no_split_empty():
         training.split_pumps(dataset.of_pumps(["P0", "P1"]), 0.2, 0.2, seed=0)
 
 
-def test_threshold_maximises_f1():
-    labels = np.array([0, 0, 1, 1])
-    probabilities = np.array([0.1, 0.4, 0.35, 0.8])
-    # F1 at 0.8: 0.67; at 0.4: 0.5; at 0.35: 0.8 (best); at 0.1: 0.67.
-    assert training.choose_threshold(labels, probabilities) == pytest.approx(0.35)
-
-
 def test_evaluate_reports_every_metric_and_none_for_undefined_aucs():
     labels = np.array([0, 0, 0, 1])
-    metrics = training.evaluate(labels, np.array([0.1, 0.2, 0.3, 0.9]), threshold=0.5)
+    metrics = decisions.evaluate(labels, np.array([0.1, 0.2, 0.3, 0.9]), threshold=0.5)
     assert METRIC_KEYS <= set(metrics)
     assert metrics["roc_auc"] == metrics["pr_auc"] == metrics["f1"] == 1.0
     assert metrics["brier"] == pytest.approx((0.01 + 0.04 + 0.09 + 0.01) / 4)
     assert metrics["base_rate"] == 0.25 and metrics["positives"] == 1 and metrics["rows"] == 4
-    single_class = training.evaluate(np.zeros(3, dtype=int), np.array([0.1, 0.2, 0.3]), 0.5)
+    single_class = decisions.evaluate(np.zeros(3, dtype=int), np.array([0.1, 0.2, 0.3]), 0.5)
     assert single_class["roc_auc"] is None and single_class["pr_auc"] is None
 
 
@@ -146,10 +140,10 @@ def test_threshold_is_chosen_on_validation_pumps(xgboost_trained):
     booster.load_model(xgboost_trained.store.resolve("xgboost").file("model.ubj"))
     dataset = training.build_dataset(xgboost_trained.fleet, meta["horizon"]["steps"])
     validation = dataset.of_pumps(meta["training_data"]["splits"]["validation"]["pumps"])
-    calibrated = training.calibrate(
+    calibrated = decisions.calibrate(
         training.margins_of(booster, validation, meta["linear_margin"]), meta["calibration"]
     )
-    expected = training.choose_cost_threshold(validation.labels, calibrated, meta["cost_policy"])
+    expected = decisions.choose_cost_threshold(validation.labels, calibrated, meta["cost_policy"])
     assert meta["threshold"] == pytest.approx(expected, abs=1e-6)
     assert meta["metrics"]["threshold"] == meta["threshold"]
 
@@ -232,15 +226,17 @@ def test_without_a_compiler_the_version_is_published_without_the_library(
             xgboost_trained.options, ModelStore(tmp_path / "store"), fleet=xgboost_trained.fleet
         )
     assert "compiled_predictor" not in report.metadata
-    assert list(report.metadata["files"]) == ["model.ubj"]
+    assert sorted(report.metadata["files"]) == ["model.ubj", "window.ubj"]
     assert not (tmp_path / "store" / "xgboost" / "1" / "predictor.so").exists()
     assert any("without a compiled predictor" in r.getMessage() for r in caplog.records)
 
 
 def test_compiling_can_be_turned_off(xgboost_trained, tmp_path):
-    options = dataclasses.replace(xgboost_trained.options, compile_predictor=False)
+    options = dataclasses.replace(
+        xgboost_trained.options, compile_predictor=False, window_model=False
+    )
     report = training.train(options, ModelStore(tmp_path), fleet=xgboost_trained.fleet)
-    assert "compiled_predictor" not in report.metadata
+    assert "compiled_predictor" not in report.metadata and "window_model" not in report.metadata
     assert list(report.metadata["files"]) == ["model.ubj"]
 
 
@@ -311,3 +307,33 @@ def test_train_command_rejects_a_malformed_tag(runner, tmp_path):
     )
     assert result.exit_code == 2
     assert "KEY=VALUE" in result.output
+
+
+def test_the_window_model_is_published_checksummed_and_measured(xgboost_trained):
+    from pumpapi.models import window
+
+    stored = xgboost_trained.store.resolve("xgboost")
+    meta = stored.metadata["window_model"]
+    assert meta["artifact"] == "window.ubj"
+    assert stored.metadata["files"]["window.ubj"]["sha256"] == sha256_of(stored.file("window.ubj"))
+    assert meta["feature_names"] == list(window.FEATURE_NAMES)
+    assert meta["window"] == window.WINDOW and meta["calibration"]["method"] == "platt"
+    # Split like the reading model's pumps (no extra ones: the fixture's fleet was given).
+    reading_splits = stored.metadata["training_data"]["splits"]
+    assert meta["training_data"]["beyond_the_reading_models"] == 0
+    assert meta["training_data"]["splits"] == {
+        name: len(split["pumps"]) for name, split in reading_splits.items()
+    }
+    metrics = meta["metrics"]
+    assert metrics["roc_auc"] > metrics["reading_model_roc_auc_same_rows"]
+
+
+def test_simulated_training_gives_the_window_model_more_pumps_of_the_same_seed(tmp_path):
+    options = dataclasses.replace(TINY_OPTIONS, pumps=12, steps=3_000)
+    fleet = training.simulate(options)
+    extra = training.simulate(options, first_index=13, pumps=6)
+    assert [p.name for p in fleet][-1] == "MOTOBOMBA-012"
+    assert [p.name for p in extra][0] == "MOTOBOMBA-013"
+    # The same pump whichever run simulates it.
+    again = training.simulate(options, first_index=12, pumps=1)[0]
+    np.testing.assert_array_equal(again.readings, fleet[-1].readings)

@@ -9,10 +9,12 @@ from flask.views import MethodView
 
 from pumpapi import db, models
 from pumpapi.blueprints.fields import PredictQuerySchema
+from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.errors import InvalidInput
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.timing import timed_inference
+from pumpapi.models.window import MIN_READINGS
 from pumpapi.models.xgboost import FailureRiskModel, MissingChannel
 
 from .schemas import (
@@ -107,28 +109,53 @@ class MachinePredict(MethodView):
     @blp.alt_response(422, description="`machine_name` is missing or too long.")
     @blp.alt_response(503, description="PostgreSQL or the model is unavailable; retry later.")
     def post(self, query):
-        """Failure risk of a pump, from its latest reading in the telemetry database
+        """Failure risk of a pump, from its recent readings in the telemetry database
 
-        The same answer as `/model/xgboost/predict`, computed from the pump's most recent
-        reading (`Eng_RPM`, `Oil_P`, `Bat_V`, `Char_V`). The result also names the `machine` and
-        the `reading` it used: its timestamp and the four feature values, so a stale reading
-        (a pump that stopped reporting) is visible to the caller. A reading of a stopped pump
-        (engine speed and oil pressure at 0) is a valid input: the model is trained on stopped
-        readings too, and answers the risk observed for idle pumps. `explain=true` adds the
-        `explanation` described on `/model/xgboost/predict`.
+        P(failure within `horizon_hours`) of the pump, answered by the **window model** from
+        its latest readings of all eight channels (up to 2,880: 48 h at one a minute): the
+        last running hour against the whole window, trends and spreads — what an oil leak,
+        overheating, cavitation or a failing alternator show over hours, which no single
+        reading does (docs/models.md compares the two models on pumps never seen). `model` in
+        the result names the model that answered, and `window` the readings it read;
+        `reading` is the pump's latest reading (timestamp and the four features), so a stale
+        pump (one that stopped reporting) is visible to the caller. `?model=reading` answers
+        from that latest reading alone, exactly as `/model/xgboost/predict` would. A pump with
+        less than an hour of readings, or a version without a window model, is answered by the
+        reading model. `warnings` are the latest reading's features outside the training
+        data's range. `explain=true` adds `explanation`: for the window model, the TreeSHAP
+        contributions of its window statistics summed per channel, and the channels raising
+        the risk most, each named by its strongest statistic.
         """
         model = _model()
         machine = query["machine_name"]
-        reading = db.store().latest_reading(machine)
+        window_model = model.window if query["model"] == "window" else None
+        if window_model is not None:
+            recent = db.store().latest_values(machine, window_model.length)
+            latest_values = dict(zip(CHANNEL_NAMES, recent.values[-1].tolist(), strict=True))
+            latest_timestamp = recent.last_timestamp
+        else:
+            reading = db.store().latest_reading(machine)
+            latest_values, latest_timestamp = reading.values, reading.timestamp
         try:
-            features = model.features_of_reading(reading.values)
+            features = model.features_of_reading(latest_values)
         except MissingChannel as missing:
             raise InvalidInput(
-                f"The latest reading of {machine} ({utc_iso(reading.timestamp)}) has no "
+                f"The latest reading of {machine} ({utc_iso(latest_timestamp)}) has no "
                 f"valid {missing.channel} value; no prediction can be made from it."
             ) from None
-        row = np.array([[features[name] for name in model.feature_order]])
-        (result,) = _results(model, row, query["explain"])
-        result["machine"] = reading.machine
-        result["reading"] = {"timestamp": utc_iso(reading.timestamp), "features": features}
+        if window_model is not None and len(recent) >= MIN_READINGS:
+            with timed_inference(model):
+                result = model.window_result(recent.values, query["explain"])
+            result["model"] = "window"
+            result["window"] = {
+                "first_timestamp": utc_iso(recent.first_timestamp),
+                "last_timestamp": utc_iso(recent.last_timestamp),
+                "readings": len(recent),
+            }
+        else:
+            row = np.array([[features[name] for name in model.feature_order]])
+            (result,) = _results(model, row, query["explain"])
+            result["model"] = "reading"
+        result["machine"] = machine
+        result["reading"] = {"timestamp": utc_iso(latest_timestamp), "features": features}
         return {"success": True, "result": result}

@@ -170,10 +170,25 @@ class RiskPredictResponseSchema(ResponseSchema):
     )
 
 
+#: What /machine/predict answers from: the pump's recent window (default) or its latest reading.
+ANSWERING_MODELS = ("window", "reading")
+
+
 class RiskMachineQuerySchema(Schema):
     machine_name = machine_name_field()
     explain = explain_field()
     version = version_field()
+    model = fields.String(
+        load_default="window",
+        validate=validate.OneOf(ANSWERING_MODELS),
+        metadata={
+            "description": "`window` (default): the window model, from the pump's latest "
+            "readings of all eight channels (up to 48 h); `reading`: the reading model, from "
+            "its latest reading's four features (what `/model/xgboost/predict` answers for "
+            "it). A pump with fewer than an hour of readings, or a version without a window "
+            "model, is answered by the reading model; `model` in the result says which."
+        },
+    )
 
 
 class RiskReadingUsedSchema(Schema):
@@ -188,11 +203,34 @@ class RiskReadingUsedSchema(Schema):
     )
 
 
+class RiskWindowUsedSchema(Schema):
+    first_timestamp = fields.String(
+        metadata={"description": "Time of the window's oldest reading (UTC, ISO 8601)."}
+    )
+    last_timestamp = fields.String(
+        metadata={"description": "Time of its newest reading (UTC, ISO 8601)."}
+    )
+    readings = fields.Integer(
+        metadata={"description": "Readings in the window (at most 2,880: 48 h at one a minute)."}
+    )
+
+
 class MachineRiskResultSchema(RiskResultSchema):
     machine = fields.String(metadata={"example": "MOTOBOMBA-007"})
+    model = fields.String(
+        metadata={
+            "description": "Which model answered: `window` (the pump's recent readings of all "
+            "eight channels) or `reading` (its latest reading's four features).",
+            "example": "window",
+        }
+    )
     reading = fields.Nested(
         RiskReadingUsedSchema,
-        metadata={"description": "The latest reading of the pump, used here."},
+        metadata={"description": "The latest reading of the pump."},
+    )
+    window = fields.Nested(
+        RiskWindowUsedSchema,
+        metadata={"description": "The readings the window model read (`model` = `window`)."},
     )
 
 
