@@ -36,15 +36,36 @@ def fmt(metric: dict[str, Any] | None, digits: int = 3) -> str:
     return value if lo is None else f"{value} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+def measured(value: Any) -> str:
+    """A metric with its interval, or a plain count or label as it is."""
+    if isinstance(value, dict) and "value" in value:
+        return fmt(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {measured(inner)}" for key, inner in value.items())
+    return "–" if value is None else str(value)
+
+
+def flat(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested metrics (per index, per channel, per horizon) as (dotted name, metric) pairs."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and "value" not in value:
+            pairs += flat(value, f"{name}.")
+        else:
+            pairs.append((name, value))
+    return pairs
+
+
 def generic_section(result: dict[str, Any]) -> str:
     lines = []
     for name, scenario in result["scenarios"].items():
         lines += [f"#### {name}", "", "| | metric | value [95 % CI] |", "| --- | --- | --- |"]
-        for metric, value in scenario["metrics"].items():
-            lines.append(f"| model | {metric} | {fmt(value)} |")
+        for metric, value in flat(scenario["metrics"]):
+            lines.append(f"| model | {metric} | {measured(value)} |")
         for baseline, metrics in scenario.get("baselines", {}).items():
-            for metric, value in metrics.items():
-                lines.append(f"| {baseline} | {metric} | {fmt(value)} |")
+            for metric, value in flat(metrics):
+                lines.append(f"| {baseline} | {metric} | {measured(value)} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -55,9 +76,9 @@ def goals_table(result: dict[str, Any]) -> str:
         return ""
     lines = ["| goal | scenario | met | measured |", "| --- | --- | --- | --- |"]
     for g in goals:
-        measured = ", ".join(f"{k} {v}" for k, v in g["measured"].items())
+        shown = ", ".join(f"{k} {measured(v)}" for k, v in g["measured"].items())
         lines.append(
-            f"| {g['goal']} | {g['scenario']} | {'yes' if g['met'] else '**no**'} | {measured} |"
+            f"| {g['goal']} | {g['scenario']} | {'yes' if g['met'] else '**no**'} | {shown} |"
         )
     return "\n".join(lines) + "\n"
 

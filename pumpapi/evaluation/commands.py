@@ -10,16 +10,8 @@ from typing import Any
 
 import click
 
+from pumpapi.evaluation.card import flat, measured
 from pumpapi.models.commands import local_of, store_option
-
-
-def _fmt(metric: dict[str, Any] | None) -> str:
-    if not metric or metric.get("value") is None:
-        return "–"
-    lo, hi = metric["ci"]
-    if lo is None:
-        return f"{metric['value']:.3f}"
-    return f"{metric['value']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
@@ -31,11 +23,13 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     ]
     for name, scenario in result["scenarios"].items():
         lines.append(f"\n[{name}] {scenario.get('rows', '?')} rows")
-        for metric, value in scenario["metrics"].items():
-            lines.append(f"  model     {metric:22} {_fmt(value)}")
+        for metric, value in flat(scenario["metrics"]):
+            lines.append(f"  model     {metric:22} {measured(value)}")
+        for metric, value in flat((scenario.get("window_model") or {}).get("metrics", {})):
+            lines.append(f"  window    {metric:22} {measured(value)}")
         for baseline, metrics in scenario.get("baselines", {}).items():
-            for metric, value in metrics.items():
-                lines.append(f"  {baseline[:9]:9} {metric:22} {_fmt(value)}")
+            for metric, value in flat(metrics):
+                lines.append(f"  {baseline[:9]:9} {metric:22} {measured(value)}")
     goals = result.get("goals", [])
     if goals:
         lines.append("\nGoals:")

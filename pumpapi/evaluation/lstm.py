@@ -34,13 +34,15 @@ MASE_GOAL = 0.8
 @dataclass
 class SeriesWindows:
     """Windows (n, 60), the values that followed (n, H), channel (n,), pump (n,), and whether
-    the pump started or stopped within the window or the H steps after it (n,)."""
+    the pump started or stopped within the window or the H steps after it (n,), and whether it
+    did so between the window's last value and the next (n,): a jump no window announces."""
 
     windows: np.ndarray
     following: np.ndarray
     channel: np.ndarray
     pump: np.ndarray
     switching: np.ndarray
+    at_step: np.ndarray
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -48,7 +50,7 @@ class SeriesWindows:
 
 def series_windows(fleet: Sequence[Any], stride: int, horizon: int = 1) -> SeriesWindows:
     """Every `stride`-th window of every channel of every pump, with the `horizon` values after."""
-    windows, following, channel, pump, switching = [], [], [], [], []
+    windows, following, channel, pump, switching, at_step = [], [], [], [], [], []
     for number, history in enumerate(fleet):
         readings = np.asarray(history.readings, dtype=np.float64)
         running = np.asarray(history.running, dtype=bool)
@@ -56,6 +58,7 @@ def series_windows(fleet: Sequence[Any], stride: int, horizon: int = 1) -> Serie
         index = starts[:, np.newaxis] + np.arange(WINDOW + horizon)
         state = running[index]
         switched = state.any(axis=1) & ~state.all(axis=1)
+        jumps_next = state[:, WINDOW - 1] != state[:, WINDOW]
         for c in range(readings.shape[1]):
             block = readings[index, c]
             windows.append(block[:, :WINDOW])
@@ -63,12 +66,14 @@ def series_windows(fleet: Sequence[Any], stride: int, horizon: int = 1) -> Serie
             channel.append(np.full(len(starts), c))
             pump.append(np.full(len(starts), number))
             switching.append(switched)
+            at_step.append(jumps_next)
     return SeriesWindows(
         np.concatenate(windows),
         np.concatenate(following),
         np.concatenate(channel),
         np.concatenate(pump),
         np.concatenate(switching),
+        np.concatenate(at_step),
     )
 
 
@@ -155,7 +160,7 @@ def evaluate(
         model_error = np.abs(predicted - one.following[:, 0])
         naive_error = np.abs(one.windows[:, -1] - one.following[:, 0])
 
-        everything, switching, steady = (
+        everything, switching, steady, in_window, at_step = (
             mase_with_interval(
                 model_error[mask],
                 naive_error[mask],
@@ -165,7 +170,13 @@ def evaluate(
                 seed,
                 n_pumps,
             )
-            for mask in (np.ones(len(one), dtype=bool), one.switching, ~one.switching)
+            for mask in (
+                np.ones(len(one), dtype=bool),
+                one.switching,
+                ~one.switching,
+                one.switching & ~one.at_step,
+                one.at_step,
+            )
         )
 
         longest = max(horizons)
@@ -192,12 +203,17 @@ def evaluate(
             "rows": len(one),
             "pumps": n_pumps,
             "windows_with_start_or_stop": int(one.switching.sum()),
+            "windows_with_start_or_stop_at_forecast_step": int(one.at_step.sum()),
             "horizon_windows": len(far),
             "metrics": {
                 "mase": everything["overall"],
                 "mase_per_channel": everything["per_channel"],
                 "mase_with_start_or_stop": switching["overall"],
                 "mase_per_channel_with_start_or_stop": switching["per_channel"],
+                "mase_start_or_stop_in_window": in_window["overall"],
+                "mase_per_channel_start_or_stop_in_window": in_window["per_channel"],
+                "mase_start_or_stop_at_forecast_step": at_step["overall"],
+                "mase_per_channel_start_or_stop_at_forecast_step": at_step["per_channel"],
                 "mase_steady": steady["overall"],
                 "mase_per_channel_steady": steady["per_channel"],
                 "mase_per_horizon": {h: r["overall"] for h, r in per_horizon.items()},
@@ -249,3 +265,77 @@ def evaluate(
             ),
         ]
     return {"scenarios": results, "goals": goals, "plots": plots}
+
+
+def card(result: dict[str, Any], plot_dir, link_prefix: str) -> tuple[str, list]:
+    """The lstm section of the model card: MASE per scenario, per channel (all windows, those
+    with a start or stop, steady ones) and per horizon, with the skill-vs-horizon plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pumpapi.evaluation.card import fmt
+
+    scenarios = result["scenarios"]
+    first = next(iter(scenarios))
+    lines = [
+        "### Per scenario (MASE against persistence: below 1 beats it)",
+        "",
+        "| scenario | MASE | windows with a start or stop | steady windows | skill up to h = |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, s in scenarios.items():
+        m = s["metrics"]
+        lines.append(
+            f"| {name} | {fmt(m['mase'])} | {fmt(m['mase_with_start_or_stop'])} | "
+            f"{fmt(m['mase_steady'])} | {m['skill_horizon']} |"
+        )
+    m = scenarios[first]["metrics"]
+    lines += [
+        "",
+        f"### Per channel ({first}, h = 1)",
+        "",
+        "Windows with a start or stop split into those where it happened within the window and "
+        "those where it happens between the window's last value and the one forecast (no "
+        "history announces it: persistence and the model both miss it, by about as much).",
+        "",
+        "| channel | all windows | with a start or stop | … within the window | "
+        "… at the forecast step | steady | skill up to h = |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for channel, value in m["mase_per_channel"].items():
+        lines.append(
+            f"| {channel} | {fmt(value)} | "
+            f"{fmt(m['mase_per_channel_with_start_or_stop'].get(channel))} | "
+            f"{fmt(m['mase_per_channel_start_or_stop_in_window'].get(channel))} | "
+            f"{fmt(m['mase_per_channel_start_or_stop_at_forecast_step'].get(channel))} | "
+            f"{fmt(m['mase_per_channel_steady'].get(channel))} | "
+            f"{m['skill_horizon_per_channel'].get(channel, '–')} |"
+        )
+    lines += [
+        "",
+        f"### Per horizon ({first}, recursive forecasts)",
+        "",
+        "| h (readings ahead) | MASE |",
+        "| --- | --- |",
+    ]
+    horizon = m["mase_per_horizon"]
+    for h, value in horizon.items():
+        lines.append(f"| {h} | {fmt(value)} |")
+
+    steps = [int(h) for h in horizon]
+    values = [horizon[h]["value"] for h in horizon]
+    low = [v - (horizon[h]["ci"][0] or v) for h, v in zip(horizon, values, strict=True)]
+    high = [(horizon[h]["ci"][1] or v) - v for h, v in zip(horizon, values, strict=True)]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(steps, values, yerr=[low, high], marker="o", capsize=3, label="lstm")
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="persistence")
+    ax.set(xscale="log", xlabel="readings ahead (h)", ylabel="MASE", title="Skill vs horizon")
+    ax.legend()
+    fig.tight_layout()
+    path = plot_dir / "lstm-skill-vs-horizon.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    lines += ["", f"![skill vs horizon]({link_prefix}{path.name})", ""]
+    return "\n".join(lines), [path]

@@ -37,16 +37,35 @@ SERIES_INPUT = "data"
 FLAT_TAIL = 3
 NORMALISATION = (
     "each window of 60 values is taken relative to its last value and divided by its "
-    "step-to-step noise (robust, floored by 5 % of its standard deviation), clipped to ±30; the "
-    "model predicts the next step's change in those units"
+    "step-to-step noise (robust, floored by 5 % of its standard deviation), the values before "
+    "its last jump of more than 8 units (a start or stop) held at the first value after it, "
+    "clipped to ±30; the model predicts the next step's change in those units"
 )
 
 
 #: How windows are scaled, recorded in each version's metadata (`normalisation_method`):
 #: "noise" (this module's) or "spread" (versions trained before it: the window's standard
 #: deviation, inputs unclipped), which a version without the key was trained with.
-NORMALISATION_METHOD = "noise"
+NORMALISATION_METHOD = "noise-since-jump"
+#: Versions trained before the jump hold read whole windows in noise units.
+NOISE_METHOD = "noise"
 LEGACY_METHOD = "spread"
+METHODS = (NORMALISATION_METHOD, NOISE_METHOD, LEGACY_METHOD)
+#: A step larger than this many noise units is a start or a stop: what came before it says
+#: nothing of the next value (idling before a start is not where the engine is heading).
+JUMP_UNITS = 8.0
+
+
+def since_last_jump(windows: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Each window with the values before its last jump held at the first value after it: the
+    model then reads a pump that just started or stopped as a series at its new level, and
+    follows it from there instead of pulling the forecast back towards the old one."""
+    jumped = np.abs(np.diff(windows, axis=-1)) > JUMP_UNITS * scale[:, np.newaxis]
+    width = windows.shape[-1]
+    last = np.where(jumped.any(axis=-1), width - 2 - np.argmax(jumped[:, ::-1], axis=-1), -1)
+    first_after = windows[np.arange(len(windows)), last + 1]
+    held = np.arange(width)[np.newaxis, :] <= last[:, np.newaxis]
+    return np.where(held, first_after[:, np.newaxis], windows)
 
 
 def window_spread(windows: np.ndarray, method: str = NORMALISATION_METHOD) -> np.ndarray:
@@ -77,6 +96,8 @@ def normalise(
     """
     windows = np.asarray(windows, dtype=np.float64)
     scale = window_spread(windows, method)
+    if method == NORMALISATION_METHOD:
+        windows = since_last_jump(windows, scale)
     inputs = (windows - windows[:, -1:]) / scale[:, np.newaxis]
     if method != LEGACY_METHOD:
         inputs = np.clip(inputs, -INPUT_CLIP, INPUT_CLIP)
@@ -122,7 +143,7 @@ class SeriesForecaster(KerasFamilyModel):
     def load(self) -> None:
         self.trained = TrainedRanges.from_metadata(self.metadata)
         self.method = self.metadata.get("normalisation_method", LEGACY_METHOD)
-        if self.method not in (NORMALISATION_METHOD, LEGACY_METHOD):
+        if self.method not in METHODS:
             raise ValueError(f"unknown normalisation_method {self.method!r}")
         super().load()
 

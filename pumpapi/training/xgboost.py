@@ -145,7 +145,7 @@ class PumpHistory(Protocol):
 class TrainingOptions:
     """Everything that decides a training run.
 
-    The defaults (200 pumps x 20,000 readings, about 14 days each, and 100 more for the window
+    The defaults (200 pumps x 20,000 readings, about 14 days each, and 200 more for the window
     model) take about half a minute on this 2-core machine; fewer pumps leave so few failures
     among the held-out pumps that their metrics mostly measure luck.
     """
@@ -171,7 +171,7 @@ class TrainingOptions:
     #: Simulated pumps the window model reads besides the reading model's (the next pump
     #: numbers of the same seed, split by pump the same way): it reads 86 statistics of eight
     #: channels and learns from more kinds of pump than four features need.
-    window_extra_pumps: int = 100
+    window_extra_pumps: int = 200
     #: Also publish the booster compiled into a shared library (treelite + tl2cgen + gcc), which
     #: the service uses instead of XGBoost when it equals it (pumpapi.models.compiled).
     compile_predictor: bool = True

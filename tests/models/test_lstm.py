@@ -12,12 +12,14 @@ from pumpapi.models.lstm import (
     INPUT_CLIP,
     LEGACY_METHOD,
     MAX_HORIZON,
+    NOISE_METHOD,
     SPREAD_SHARE_FLOOR,
     TARGET_CLIP,
     WINDOW,
     SeriesForecaster,
     denormalise,
     normalise,
+    since_last_jump,
     targets,
 )
 from pumpapi.models.store import ModelStore
@@ -111,11 +113,28 @@ def test_normalised_windows_end_at_zero_in_noise_units_at_any_scale():
 def test_a_start_in_the_window_keeps_the_noise_as_the_unit():
     rng = np.random.default_rng(3)
     window = np.r_[np.zeros(30), 1500 + rng.normal(0, 5, 30)].round()
-    inputs, scale = normalise(window[np.newaxis])
+    inputs, scale = normalise(window[np.newaxis], NOISE_METHOD)
     # The unit is the noise, floored at 5 % of the spread (here ~37 rpm), not the jump's spread
     # (~750 rpm), which would make the running noise invisible; the jump itself is clipped.
     assert scale[0] == pytest.approx(SPREAD_SHARE_FLOOR * window.std())
     assert inputs.min() == -INPUT_CLIP
+    # Versions since: the stopped half is held at the first running value, so the model reads a
+    # running pump's series (and the same unit), not the jump.
+    held, held_scale = normalise(window[np.newaxis])
+    assert held_scale == pytest.approx(scale)
+    assert held.min() > -INPUT_CLIP
+    np.testing.assert_allclose(held[0, :31, 0], held[0, 30, 0])
+    np.testing.assert_allclose(held[0, 30:, 0], inputs[0, 30:, 0], atol=1e-6)
+
+
+def test_only_the_last_jump_is_held_and_noise_is_never_a_jump():
+    rng = np.random.default_rng(4)
+    noisy = 4.0 + rng.normal(0, 0.05, WINDOW)
+    np.testing.assert_array_equal(since_last_jump(noisy[np.newaxis], np.array([0.05]))[0], noisy)
+    # Idle, start, stop: only what precedes the last jump (the stop) is held.
+    series = np.r_[np.full(20, 800.0), np.full(20, 1800.0), np.zeros(20)]
+    held = since_last_jump(series[np.newaxis], np.array([5.0]))[0]
+    np.testing.assert_array_equal(held, np.zeros(WINDOW))
 
 
 def test_legacy_versions_are_served_with_the_spread_they_were_trained_with():
