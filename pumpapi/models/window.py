@@ -273,8 +273,12 @@ class WindowRiskModel:
 
         a, b = self.calibration
         contributions = self.booster.predict(
+            # One thread: an OpenMP pool started in a forked worker after the master used one
+            # can hang (gunicorn preloads the booster in the master).
             xgboost.DMatrix(
-                np.asarray(row, dtype=np.float32).reshape(1, -1), feature_names=list(FEATURE_NAMES)
+                np.asarray(row, dtype=np.float32).reshape(1, -1),
+                feature_names=list(FEATURE_NAMES),
+                nthread=1,
             ),
             pred_contribs=True,
         )[0].astype(np.float64)
