@@ -527,13 +527,7 @@ def card(result: dict[str, Any], plot_dir, link_prefix: str) -> tuple[str, list]
         "",
         "### Per failure cause (ROC-AUC of that cause's readings against failure-free ones)",
         "",
-        "| scenario | " + " | ".join(causes) + " |",
-        "| --- |" + " --- |" * len(causes),
-    ]
-    for name, s in scenarios.items():
-        cells = [fmt(s["per_cause"].get(c, {}).get("roc_auc")) for c in causes]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
+        *_per_cause_table({name: s["per_cause"] for name, s in scenarios.items()}),
         "",
         f"### Reliability ({ind_name}, deciles of the predictions)",
         "",
@@ -572,15 +566,22 @@ def _window_card(scenarios: dict[str, Any]) -> list[str]:
             f"{fmt(m['pr_auc'])} | {fmt(m['brier_skill'])} | {fmt(m['recall'])} | "
             f"{fmt(m['precision'])} | {fmt(m['cost_per_1000'], 1)} |"
         )
-    causes = sorted({c for w in windowed.values() for c in w["per_cause"]})
     lines += [
         "",
         "Per failure cause (window model):",
         "",
-        "| scenario | " + " | ".join(causes) + " |",
-        "| --- |" + " --- |" * len(causes),
+        *_per_cause_table({name: w["per_cause"] for name, w in windowed.items()}),
     ]
-    for name, w in windowed.items():
-        cells = [fmt(w["per_cause"].get(c, {}).get("roc_auc")) for c in causes]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def _per_cause_table(per_cause: dict[str, dict[str, Any]]) -> list[str]:
+    """ROC-AUC per failure cause (columns) and scenario (rows)."""
+    from pumpapi.evaluation.card import fmt
+
+    causes = sorted({cause for found in per_cause.values() for cause in found})
+    lines = ["| scenario | " + " | ".join(causes) + " |", "| --- |" + " --- |" * len(causes)]
+    for name, found in per_cause.items():
+        cells = [fmt(found.get(c, {}).get("roc_auc")) for c in causes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
