@@ -89,11 +89,18 @@ def test_serve_prepares_everything_then_stops_cleanly(database_url, xgboost_trai
         # the prediction log) as the writer, both pools opened by the workers' start hook; never
         # as DATABASE_URL's user.
         assert "serving as pumpapi_reader (SELECT only)" in text
-        with psycopg.connect(database_url) as conn:
-            users = conn.execute(
-                "SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'pumpapi'"
-            ).fetchall()
-        assert sorted(users) == [("pumpapi_reader",), ("pumpapi_writer",)]
+        # (Polled: a test run just before may leave its closed sessions listed for a moment.)
+        deadline = time.monotonic() + 10
+        while True:
+            with psycopg.connect(database_url) as conn:
+                users = conn.execute(
+                    "SELECT DISTINCT usename FROM pg_stat_activity"
+                    " WHERE application_name = 'pumpapi'"
+                ).fetchall()
+            if sorted(users) == [("pumpapi_reader",), ("pumpapi_writer",)]:
+                break
+            assert time.monotonic() < deadline, users
+            time.sleep(0.2)
         assert (tmp_path / "var" / "secrets").stat().st_mode & 0o077 == 0
         # What `make serve` prints as the API's address answers, with links.
         root = requests.get(f"http://127.0.0.1:{port}/", timeout=5)

@@ -174,8 +174,10 @@ def serve(bind: str, pumps: int, days: float, seed: int, pg_port: int, var_dir: 
     Ctrl-C stops what this command started.
     """
     began = time.perf_counter()
-    # A supervisor's SIGTERM stops what was started, exactly like Ctrl-C.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A supervisor's SIGTERM stops what was started, exactly like Ctrl-C (itself set explicitly:
+    # a background start by a non-interactive shell inherits SIGINT ignored).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     try:
         with prepared_service(var_dir, pg_port, pumps, days, seed) as env:
             env["PUMPAPI_BIND"] = bind

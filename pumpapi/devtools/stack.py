@@ -234,8 +234,10 @@ def stack(
     """
     from pumpapi.devtools import demo
 
-    # A supervisor's SIGTERM, or the terminal closing, stops everything like Ctrl-C does.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # A supervisor's SIGTERM, or the terminal closing, stops everything like Ctrl-C does. Ctrl-C
+    # itself too, explicitly: a process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then leaves it so.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.default_int_handler)
     config = settings.effective()
     var_dir = var_dir.resolve()

@@ -80,7 +80,10 @@ def test_the_table_answers_like_the_api_for_every_pump(fleet_app):
     table = rows(page)
     assert set(table) == {f"MOTOBOMBA-00{i}" for i in range(1, 6)} | {HOSTILE}
     for pump in ("MOTOBOMBA-001", "MOTOBOMBA-004", HOSTILE):
-        risk = client.post("/machine/predict", query_string={"machine_name": pump}).get_json()
+        # The table reads one reading per pump: the reading model's answer (README).
+        risk = client.post(
+            "/machine/predict", query_string={"machine_name": pump, "model": "reading"}
+        ).get_json()
         health = client.post("/machine/gru/predict", query_string={"machine_name": pump})
         assert float(table[pump]["risk"]) == pytest.approx(risk["result"]["probability"])
         assert table[pump]["at-risk"] == ("yes" if risk["result"]["at_risk"] else "no")
@@ -91,7 +94,8 @@ def test_the_table_answers_like_the_api_for_every_pump(fleet_app):
     assert table["MOTOBOMBA-004"]["at-risk"] == "yes"
     assert list(table)[0] == "MOTOBOMBA-004"
     explained = client.post(
-        "/machine/predict", query_string={"machine_name": "MOTOBOMBA-004", "explain": "true"}
+        "/machine/predict",
+        query_string={"machine_name": "MOTOBOMBA-004", "explain": "true", "model": "reading"},
     ).get_json()["result"]["explanation"]
     reason = re.search(r'data-machine="MOTOBOMBA-004".*?<td class="reason">(.*?)</td>', page, re.S)
     assert html.unescape(reason.group(1)) == explained["reasons"][0]["text"]
@@ -194,26 +198,29 @@ def test_reads_need_the_key_form_and_its_cookie(make_app, all_families_root, dat
         DATABASE_URL=database_url,
         READ_API_KEYS=(READ_KEY,),
     )
-    client = app.test_client()
-    refused = client.get("/fleet/models")
-    assert refused.status_code == 401 and 'name="key"' in refused.get_data(as_text=True)
-    assert client.get("/fleet/static/fleet.css").status_code == 200
-    wrong = client.post("/fleet/login", data={"key": "guess", "next": "/fleet/models"})
-    assert wrong.status_code == 403 and not wrong.headers.get("Set-Cookie")
-    right = client.post("/fleet/login", data={"key": READ_KEY, "next": "/fleet/models"})
-    assert right.status_code == 303 and right.headers["Location"] == "/fleet/models"
-    cookie = right.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/fleet" in cookie
-    assert READ_KEY not in cookie
-    assert client.get("/fleet/models").status_code == 200
-    # The cookie is no API key, and another site is never where the form leads.
-    token = client.get_cookie("pumpapi_fleet", path="/fleet").value
-    assert client.get("/machines", headers={"X-API-Key": token}).status_code == 403
-    away = client.post("/fleet/login", data={"key": READ_KEY, "next": "//evil.example/x"})
-    assert away.headers["Location"] == "/fleet"
-    # The header works too, for clients that can send it.
-    other = app.test_client()
-    assert other.get("/fleet/models", headers={"X-API-Key": READ_KEY}).status_code == 200
+    try:
+        client = app.test_client()
+        refused = client.get("/fleet/models")
+        assert refused.status_code == 401 and 'name="key"' in refused.get_data(as_text=True)
+        assert client.get("/fleet/static/fleet.css").status_code == 200
+        wrong = client.post("/fleet/login", data={"key": "guess", "next": "/fleet/models"})
+        assert wrong.status_code == 403 and not wrong.headers.get("Set-Cookie")
+        right = client.post("/fleet/login", data={"key": READ_KEY, "next": "/fleet/models"})
+        assert right.status_code == 303 and right.headers["Location"] == "/fleet/models"
+        cookie = right.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/fleet" in cookie
+        assert READ_KEY not in cookie
+        assert client.get("/fleet/models").status_code == 200
+        # The cookie is no API key, and another site is never where the form leads.
+        token = client.get_cookie("pumpapi_fleet", path="/fleet").value
+        assert client.get("/machines", headers={"X-API-Key": token}).status_code == 403
+        away = client.post("/fleet/login", data={"key": READ_KEY, "next": "//evil.example/x"})
+        assert away.headers["Location"] == "/fleet"
+        # The header works too, for clients that can send it.
+        other = app.test_client()
+        assert other.get("/fleet/models", headers={"X-API-Key": READ_KEY}).status_code == 200
+    finally:
+        db.store(app).close()
 
 
 def test_with_postgresql_down_the_page_says_so_and_the_models_still_show(
