@@ -37,12 +37,6 @@ DEFAULT_COST_POLICY = {"missed_failure": 10.0, "false_alarm": 1.0}
 CURVE_POINTS = 200
 
 
-def _feature_columns(model) -> list[int]:
-    from pumpapi.channels import CHANNEL_NAMES
-
-    return [CHANNEL_NAMES.index(model.feature_channels[name]) for name in model.feature_order]
-
-
 def _causes(pump: PumpHistory, horizon: int) -> np.ndarray:
     """Per reading: the kind of the next failure within the horizon, '' if none ('wear' when a
     failure has no fault behind it)."""
@@ -85,7 +79,7 @@ class Rows:
         rows = cls.__new__(cls)
         feats, readings, labels, causes, pumps = [], [], [], [], []
         for index, pump in enumerate(fleet):
-            ends = np.arange(window.MIN_READINGS - 1, len(pump.readings), WINDOW_STRIDE)
+            ends = window.scored_ends(len(pump.readings), WINDOW_STRIDE)
             feats.append(window.features(pump.readings, ends))
             readings.append(pump.readings[ends][:, columns])
             labels.append(pump.failure_within(horizon)[ends])
@@ -237,7 +231,7 @@ def evaluate(
     policy = dict(meta.get("cost_policy") or DEFAULT_COST_POLICY)
     logistic = logistic_from_metadata(meta) or _refit_logistic(model)
     threshold_lr = float((meta.get("baseline_model") or {}).get("threshold", model.threshold))
-    columns = _feature_columns(model)
+    columns = model.channel_columns
 
     out: dict[str, Any] = {}
     plots: dict[str, Any] = {}

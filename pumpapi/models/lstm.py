@@ -44,8 +44,9 @@ NORMALISATION = (
 
 
 #: How windows are scaled, recorded in each version's metadata (`normalisation_method`):
-#: "noise" (this module's) or "spread" (versions trained before it: the window's standard
-#: deviation, inputs unclipped), which a version without the key was trained with.
+#: "noise-since-jump" (this module's), "noise" (versions trained before the jump hold) or
+#: "spread" (before that: the window's standard deviation, inputs unclipped), which a version
+#: without the key was trained with.
 NORMALISATION_METHOD = "noise-since-jump"
 #: Versions trained before the jump hold read whole windows in noise units.
 NOISE_METHOD = "noise"

@@ -201,6 +201,12 @@ def _trailing(filter1d, values: np.ndarray, length: int) -> np.ndarray:
     return filter1d(values, size=size, origin=origin, mode="nearest")
 
 
+def scored_ends(readings: int, stride: int) -> np.ndarray:
+    """The window ends training and evaluation score in a history of `readings`: every
+    `stride`-th reading from the first with MIN_READINGS before it (what the service answers)."""
+    return np.arange(MIN_READINGS - 1, readings, stride)
+
+
 def first_running_gap(running: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Readings from the last running reading up to each end (0 when running at the end; the
     window's length when it never ran)."""

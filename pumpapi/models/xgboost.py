@@ -158,11 +158,15 @@ class FailureRiskModel(Model):
             return rows
         return rows[:, [FEATURE_ORDER.index(name) for name in self.feature_order]]
 
+    @property
+    def channel_columns(self) -> list[int]:
+        """The column of each feature (in `feature_order`) among the eight channels."""
+        return [CHANNEL_NAMES.index(self.feature_channels[f]) for f in self.feature_order]
+
     def rows_of_readings(self, readings: np.ndarray) -> np.ndarray:
         """Readings of all eight channels (columns `CHANNEL_NAMES`, as the telemetry store
         reads them) as the booster's rows: each feature taken from its channel."""
-        columns = [CHANNEL_NAMES.index(self.feature_channels[f]) for f in self.feature_order]
-        return np.asarray(readings, dtype=np.float64)[:, columns]
+        return np.asarray(readings, dtype=np.float64)[:, self.channel_columns]
 
     def features_of_reading(self, values: Mapping[str, float | None]) -> dict[str, float]:
         """The features of one stored reading (channel -> value), by feature name in
@@ -213,25 +217,11 @@ class FailureRiskModel(Model):
         and the fleet pages answer."""
         rows = np.asarray(rows, dtype=np.float64)
         probabilities, guarded = self.postprocess(rows, self.predictor(rows))
-        common = {
-            "threshold": self.threshold,
-            "horizon_hours": (self.metadata.get("horizon") or {}).get("hours"),
-            "model_version": self.version.version,
-            "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
-        }
-        warnings = self.trained_ranges.rows_warnings(rows, self.feature_order)
-        results = [
-            {
-                "prediction": prediction,
-                "probability": probability,
-                "at_risk": at_risk,
-                **common,
-                "warnings": found,
-            }
-            for (probability, prediction, at_risk), found in zip(
-                self.classify(probabilities), warnings, strict=True
-            )
-        ]
+        results = self._answers(
+            probabilities,
+            self.threshold,
+            self.trained_ranges.rows_warnings(rows, self.feature_order),
+        )
         if explain:
             for result, explanation in zip(
                 results, self.explain(rows, probabilities, guarded), strict=True
@@ -247,22 +237,39 @@ class FailureRiskModel(Model):
         if self.window is None:
             raise ValueError("this version has no window model")
         statistics = window.features(readings)
-        probabilities = self.window.probabilities(statistics)
-        ((probability, prediction, at_risk),) = self.classify(probabilities, self.window.threshold)
         latest = self.rows_of_readings(np.asarray(readings)[-1:])
-        result = {
-            "prediction": prediction,
-            "probability": probability,
-            "at_risk": at_risk,
-            "threshold": self.window.threshold,
-            "horizon_hours": (self.metadata.get("horizon") or {}).get("hours"),
-            "model_version": self.version.version,
-            "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
-            "warnings": self.trained_ranges.rows_warnings(latest, self.feature_order)[0],
-        }
+        (result,) = self._answers(
+            self.window.probabilities(statistics),
+            self.window.threshold,
+            self.trained_ranges.rows_warnings(latest, self.feature_order),
+        )
         if explain:
             result["explanation"] = self.window.explain(statistics[0])
         return result
+
+    def _answers(
+        self, probabilities: np.ndarray, threshold: float, warnings: list[list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """One answer per probability, decided at `threshold`, with its row's warnings: the
+        shape both the reading and the window model answer in."""
+        common = {
+            "threshold": threshold,
+            "horizon_hours": (self.metadata.get("horizon") or {}).get("hours"),
+            "model_version": self.version.version,
+            "timestamp": utc_iso(dt.datetime.now(dt.UTC)),
+        }
+        return [
+            {
+                "prediction": prediction,
+                "probability": probability,
+                "at_risk": at_risk,
+                **common,
+                "warnings": found,
+            }
+            for (probability, prediction, at_risk), found in zip(
+                self.classify(probabilities, threshold), warnings, strict=True
+            )
+        ]
 
     def postprocess(self, rows: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The booster's probabilities `raw` of `rows`, plus the linear part the trees were

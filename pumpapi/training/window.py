@@ -48,7 +48,7 @@ def window_rows(
     rows, labels, pumps = [], [], []
     for index, pump in enumerate(fleet):
         readings = np.asarray(pump.readings)
-        ends = np.arange(window.MIN_READINGS - 1, len(readings), stride)
+        ends = window.scored_ends(len(readings), stride)
         if len(ends) == 0:
             continue
         rows.append(window.features(readings, ends))
