@@ -55,6 +55,25 @@ LATEST_READINGS_SQL = (
     .as_string()
 )
 
+#: The latest `steps` readings of one pump up to its last reading with the engine running
+#: (`eng_rpm` at least %(running_rpm)s), oldest first: a stopped pump's last run. Two backward
+#: scans of the primary key: to the last running reading, then `steps` rows from it.
+LAST_RUN_READINGS_SQL = (
+    sql.SQL(
+        "SELECT r.ts, {channels} FROM pumps AS p"
+        " CROSS JOIN LATERAL ("
+        "SELECT * FROM readings WHERE readings.pump_id = p.id AND readings.ts <= ("
+        "SELECT run.ts FROM readings AS run WHERE run.pump_id = p.id"
+        " AND run.eng_rpm >= %(running_rpm)s ORDER BY run.ts DESC LIMIT 1"
+        ") ORDER BY readings.ts DESC LIMIT %(steps)s"
+        ") AS r"
+        " WHERE p.name = %(machine)s"
+        " ORDER BY r.ts"
+    )
+    .format(channels=_channels("r"))
+    .as_string()
+)
+
 #: A pump's latest readings packed into one value: their count, first and last times, and the
 #: eight channels of each (oldest first) as big-endian float8, NaN for a missing value. One row
 #: to decode instead of thousands of tuples (the window model reads 2,880 readings a request).
@@ -444,10 +463,17 @@ class TelemetryStore:
 
     def latest_window(self, machine: str, steps: int) -> Window:
         """Up to `steps` newest readings of a pump, oldest first (fewer if it has fewer)."""
-        rows = self._latest_rows(machine, steps)
-        timestamps = [_utc(row[0]) for row in rows]
-        values = np.array([row[1:] for row in rows], dtype=np.float64)
-        return Window(machine, timestamps, values.reshape(len(rows), len(CHANNEL_NAMES)))
+        return _window(machine, self._latest_rows(machine, steps))
+
+    def last_run_window(self, machine: str, steps: int, running_rpm: float) -> Window | None:
+        """Up to `steps` readings of a pump ending at its last reading with the engine running
+        (Eng_RPM ≥ `running_rpm`), oldest first; None if it never ran in its readings."""
+        _checked_machine(machine)
+        params = {"steps": int(steps), "machine": machine, "running_rpm": float(running_rpm)}
+        rows = self.run(
+            lambda conn: conn.execute(LAST_RUN_READINGS_SQL, params, binary=True).fetchall()
+        )
+        return _window(machine, rows) if rows else None
 
     def latest_values(self, machine: str, steps: int) -> PackedWindow:
         """Up to `steps` newest readings of a pump as one (n, 8) array (oldest first, columns

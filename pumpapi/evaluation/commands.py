@@ -27,6 +27,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             lines.append(f"  model     {metric:22} {measured(value)}")
         for metric, value in flat((scenario.get("window_model") or {}).get("metrics", {})):
             lines.append(f"  window    {metric:22} {measured(value)}")
+        for metric, value in flat(scenario.get("posted_windows", {})):
+            lines.append(f"  posted    {metric:22} {measured(value)}")
         for baseline, metrics in scenario.get("baselines", {}).items():
             for metric, value in flat(metrics):
                 lines.append(f"  {baseline[:9]:9} {metric:22} {measured(value)}")

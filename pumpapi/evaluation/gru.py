@@ -1,8 +1,10 @@
 """Evaluation of the GRU health indices on a fleet it never saw, against the trivial answers.
 
-Windows are cut from every pump of an independent fleet (simulated with a seed training never
-uses) every `stride` minutes; the served answer (`HealthIndexModel.indices`: clipped inputs,
-capped indices) is compared with the simulator's true health at each window's last reading.
+Every `stride` minutes of every pump of an independent fleet (simulated with a seed training
+never uses), the served answer (`HealthIndexModel.indices`: clipped inputs, capped indices) is
+compared with the simulator's true health at that reading. The window answered is the one
+`/machine/gru/predict` reads (the latest hour, or a stopped pump's last running hour); the
+latest hour as a client would post it to `/model/gru/predict` is scored too (`posted_windows`).
 Every figure comes with a bootstrap confidence interval over pumps (pumpapi.evaluation.stats):
 the windows of one pump are not independent (a fault lasts days), pumps are. The contract is
 pumpapi.evaluation's.
@@ -23,7 +25,15 @@ import numpy as np
 
 from pumpapi.channels import CHANNEL_NAMES, CHANNELS
 from pumpapi.evaluation import stats
-from pumpapi.models.gru import ATTENTION_FROM, INDICES, OK_FROM, WINDOW
+from pumpapi.models.gru import (
+    ATTENTION_FROM,
+    INDICES,
+    OK_FROM,
+    WINDOW,
+    last_run_ends,
+    running,
+    windows_ending,
+)
 
 #: Minutes between consecutive evaluated windows of a pump (as training's).
 STRIDE = 120
@@ -35,10 +45,12 @@ ATTENTION_RECALL_GOAL = 0.9
 
 @dataclass
 class FleetWindows:
-    """Windows (n, 60, 8), true indices (n, 2) in 0–100, the pump of each (n,), and whether the
-    pump was running at the window's last reading (n,)."""
+    """At each evaluated reading: the window `/machine/gru/predict` answers from (n, 60, 8;
+    `last_run_ends`), the latest 60 readings as a client would post them (n, 60, 8), the true
+    indices (n, 2) in 0–100, the pump (n,), and whether it was running (n,)."""
 
     inputs: np.ndarray
+    posted: np.ndarray
     truth: np.ndarray
     pump: np.ndarray
     running: np.ndarray
@@ -48,24 +60,22 @@ class FleetWindows:
 
 
 def fleet_windows(fleet: Sequence[Any], stride: int = STRIDE) -> FleetWindows:
-    """Every `stride`-th full window of each pump, with its true health and running state."""
-    inputs, truth, pump, running = [], [], [], []
+    """Every `stride`-th reading of each pump (from the first full window), with both windows,
+    its true health and running state."""
+    inputs, posted, truth, pump, states = [], [], [], [], []
     for number, history in enumerate(fleet):
         readings = np.asarray(history.readings, dtype=np.float64)
         ends = np.arange(WINDOW - 1, len(readings), stride)
-        index = ends[:, np.newaxis] - np.arange(WINDOW - 1, -1, -1)
-        inputs.append(readings[index])
+        # As the route decides: from Eng_RPM (the simulator's `running` is the same here).
+        is_running = running(readings)
+        inputs.append(windows_ending(readings, last_run_ends(is_running, ends)))
+        posted.append(windows_ending(readings, ends))
         truth.append(
             np.stack([history.lubrication_health[ends], history.hydraulic_health[ends]], axis=1)
         )
         pump.append(np.full(len(ends), number))
-        running.append(np.asarray(history.running, dtype=bool)[ends])
-    return FleetWindows(
-        np.concatenate(inputs),
-        np.concatenate(truth),
-        np.concatenate(pump),
-        np.concatenate(running),
-    )
+        states.append(is_running[ends])
+    return FleetWindows(*map(np.concatenate, (inputs, posted, truth, pump, states)))
 
 
 def window_statistics(inputs: np.ndarray) -> np.ndarray:
@@ -205,6 +215,8 @@ def evaluate(
         data = fleet_windows(fleets(scenario), stride)
         predicted = _batched(model.indices, data.inputs)
         ours = score(predicted, data, resamples=resamples, seed=seed)
+        # What /model/gru/predict answers for the latest hour as posted (stopped: little shows).
+        posted = score(_batched(model.indices, data.posted), data, resamples=resamples, seed=seed)
         theirs = {
             name: score(answer(data.inputs), data, resamples=resamples, seed=seed)
             for name, answer in baselines.items()
@@ -221,6 +233,10 @@ def evaluate(
                 n: int((data.truth[:, k] < OK_FROM).sum()) for k, n in enumerate(INDICES)
             },
             "metrics": ours,
+            "posted_windows": {
+                name: {k: posted[name][k] for k in ("mae", "mae_running", "mae_stopped")}
+                for name in INDICES
+            },
             "baselines": theirs,
         }
         if scenario == scenarios[0]:

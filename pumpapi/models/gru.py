@@ -23,10 +23,37 @@ OK_FROM = 70.0
 ATTENTION_FROM = 40.0
 #: How a window shorter than WINDOW is completed (named in every answer's `meta`).
 PADDING = "repeat-oldest"
-#: Highest index answered for a window with a channel outside the training data: the model has
-#: never seen such a pump, so it cannot vouch for its health (ATENÇÃO: have it inspected). An
-#: impossible window (every channel at its maximum) must never read OK.
+#: Highest index answered for a window with a channel outside the training data, or with a
+#: channel's mean beyond what any training window of a healthy (OK) index showed: the model
+#: has never seen such a healthy pump, so it cannot vouch for its health (ATENÇÃO: have it
+#: inspected). An impossible window (every channel at its maximum, suction at -0.8 bar with
+#: everything else nominal) must never read OK.
 UNSEEN_INPUT_CEILING = OK_FROM - 0.01
+
+
+#: Engine speed from which a reading is of a running pump (idle is 750–850 rpm; a stopped
+#: engine reads 0).
+RUNNING_FROM_RPM = 300.0
+_RPM = CHANNEL_NAMES.index("Eng_RPM")
+
+
+def running(readings: np.ndarray) -> np.ndarray:
+    """Whether each reading (…, 8 channels in CHANNEL_NAMES order) is of a running engine."""
+    return np.asarray(readings)[..., _RPM] >= RUNNING_FROM_RPM
+
+
+def last_run_ends(is_running: np.ndarray, ends: np.ndarray, timesteps: int = WINDOW) -> np.ndarray:
+    """For each window end of one pump's history, where `/machine/gru/predict` ends the window
+    it answers from: the end itself if the engine runs there, else the last running reading
+    before it (if a full window ends there; else the end itself)."""
+    steps = np.arange(len(is_running))
+    last = np.maximum.accumulate(np.where(is_running, steps, -1))[ends]
+    return np.where(last >= timesteps - 1, last, ends)
+
+
+def windows_ending(readings: np.ndarray, ends: np.ndarray, timesteps: int = WINDOW) -> np.ndarray:
+    """The windows (len(ends), timesteps, 8) of one pump's readings ending at each of `ends`."""
+    return np.asarray(readings)[np.asarray(ends)[:, np.newaxis] - np.arange(timesteps - 1, -1, -1)]
 
 
 def status_band(value: float) -> str:
@@ -56,6 +83,37 @@ def pad_window(readings: np.ndarray, timesteps: int = WINDOW) -> tuple[np.ndarra
 
 
 @dataclass(frozen=True)
+class BandCalibration:
+    """A monotone piecewise-linear map per index from the network's output (0–100) to the
+    served index: knots `raw` -> `served`, fitted at training on calibration pumps so that the
+    bands catch the degraded windows (pumpapi.training.gru.fit_band_calibration). Ordering is
+    kept: a window rated worse by the network is never served better."""
+
+    knots: dict[str, tuple[tuple[float, ...], tuple[float, ...]]]
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> BandCalibration:
+        """The version's `band_calibration` (identity for versions trained without one)."""
+        found = metadata.get("band_calibration") or {}
+        return cls(
+            {
+                name: (tuple(found[name]["raw"]), tuple(found[name]["served"]))
+                for name in INDICES
+                if name in found
+            }
+        )
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Served indices (batch, 2) of network outputs (batch, 2), both 0–100."""
+        out = np.array(values, dtype=np.float64)
+        for k, name in enumerate(INDICES):
+            if name in self.knots:
+                raw, served = self.knots[name]
+                out[:, k] = np.interp(out[:, k], raw, served)
+        return out
+
+
+@dataclass(frozen=True)
 class HealthAssessment:
     """The two health indices (0–100, two decimals) of one window, with their status bands."""
 
@@ -77,6 +135,10 @@ class HealthIndexModel(KerasFamilyModel):
 
     scaler: MinMaxScaling
     trained: TrainedRanges
+    calibration: BandCalibration
+    #: Per index, the lowest and highest window mean of each channel (CHANNEL_NAMES order)
+    #: among the training windows whose true index was OK (`healthy_window_means`).
+    healthy_means: dict[str, tuple[np.ndarray, np.ndarray]]
 
     def load(self) -> None:
         meta = self.metadata
@@ -89,6 +151,11 @@ class HealthIndexModel(KerasFamilyModel):
             )
         self.scaler = scaler
         self.trained = TrainedRanges.from_metadata(meta)
+        self.calibration = BandCalibration.from_metadata(meta)
+        self.healthy_means = {
+            name: (np.array(bounds["low"]), np.array(bounds["high"]))
+            for name, bounds in (meta.get("healthy_window_means") or {}).items()
+        }
         super().load()
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
@@ -103,10 +170,13 @@ class HealthIndexModel(KerasFamilyModel):
 
     def indices(self, windows: np.ndarray) -> np.ndarray:
         """The served indices (0–100, unrounded), shape (batch, 2), of full windows
-        (batch, 60, 8): the network's, capped at UNSEEN_INPUT_CEILING for a window with any
-        value outside the training data (what `assess` answers; the evaluation scores this)."""
+        (batch, 60, 8): the network's through the version's band calibration, capped at
+        UNSEEN_INPUT_CEILING for a window with any value outside the training data (what
+        `assess` answers; the evaluation scores this)."""
         windows = np.asarray(windows, dtype=np.float64)
-        values = np.clip(self.scores(windows).astype(np.float64), 0.0, 1.0) * 100.0
+        values = self.calibration.apply(
+            np.clip(self.scores(windows).astype(np.float64), 0.0, 1.0) * 100.0
+        )
         if self.trained:
             low = np.array(
                 [self.trained.ranges.get(c, (-np.inf, np.inf))[0] for c in CHANNEL_NAMES]
@@ -116,6 +186,13 @@ class HealthIndexModel(KerasFamilyModel):
             )
             unseen = ((windows < low) | (windows > high)).any(axis=(1, 2))
             values[unseen] = np.minimum(values[unseen], UNSEEN_INPUT_CEILING)
+        # A window whose channel means no training window rated OK ever showed: not OK either.
+        means = windows.mean(axis=1)
+        for k, name in enumerate(INDICES):
+            if name in self.healthy_means:
+                low, high = self.healthy_means[name]
+                unlike = ((means < low) | (means > high)).any(axis=1)
+                values[unlike, k] = np.minimum(values[unlike, k], UNSEEN_INPUT_CEILING)
         return values
 
     def assess(self, readings: np.ndarray) -> HealthAssessment:

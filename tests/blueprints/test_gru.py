@@ -199,6 +199,48 @@ def test_machine_predict_reads_the_latest_60_readings(keras_db_app, database_url
     assert posted["indices"] == body["indices"] and posted["status"] == body["status"]
 
 
+def test_a_stopped_pump_is_answered_from_its_last_run(keras_db_app, database_url):
+    # 90 readings running, then 40 stopped (engine at 0 rpm, no oil pressure, no head): health
+    # does not change while it stands, and the stopped hour shows little of it.
+    pump = pump_history("MOTOBOMBA-007", 130, start="2025-09-27T12:00:00", seed=7)
+    stopped = pump.readings[90:]
+    for name in ("Eng_RPM", "Oil_P"):
+        stopped[:, CHANNEL_NAMES.index(name)] = 0.0
+    stopped[:, CHANNEL_NAMES.index("Recalque")] = 1.5
+    copy_fleet(database_url, [pump])
+    client = keras_db_app.test_client()
+    body = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007").get_json()
+    meta = body["meta"]
+    assert meta["basis"] == "last_run"
+    assert (meta["first_timestamp"], meta["last_timestamp"], meta["latest_timestamp"]) == (
+        "2025-09-27T12:30:00Z",
+        "2025-09-27T13:29:00Z",
+        "2025-09-27T14:09:00Z",
+    )
+    assert (meta["fetched_rows"], meta["given_rows"]) == (60, 60)
+    last_run = [dict(zip(CHANNEL_NAMES, r, strict=True)) for r in pump.readings[30:90].tolist()]
+    posted = client.post(PREDICT, json={"readings": last_run}).get_json()
+    assert posted["indices"] == body["indices"]
+    stopped_hour = [dict(zip(CHANNEL_NAMES, r, strict=True)) for r in pump.readings[-60:].tolist()]
+    assert (
+        client.post(PREDICT, json={"readings": stopped_hour}).get_json()["indices"]
+        != (body["indices"])
+    )
+    # A running pump is answered from its latest readings, and says so.
+    copy_fleet(database_url, [pump_history("MOTOBOMBA-008", 90, seed=8)])
+    running = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-008").get_json()["meta"]
+    assert running["basis"] == "latest"
+    assert running["last_timestamp"] == running["latest_timestamp"]
+
+
+def test_a_pump_that_never_ran_is_answered_from_its_latest_readings(keras_db_app, database_url):
+    pump = pump_history("MOTOBOMBA-009", 20, seed=9)
+    pump.readings[:, CHANNEL_NAMES.index("Eng_RPM")] = 0.0
+    copy_fleet(database_url, [pump])
+    meta = keras_db_app.test_client().post(f"{MACHINE}?machine_name=MOTOBOMBA-009").get_json()
+    assert meta["meta"]["basis"] == "latest" and meta["meta"]["fetched_rows"] == 20
+
+
 def test_machine_predict_with_fewer_readings_still_answers_and_says_so(keras_db_app, database_url):
     copy_fleet(database_url, [pump_history("MOTOBOMBA-007", 12)])
     client = keras_db_app.test_client()

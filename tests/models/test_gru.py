@@ -78,11 +78,30 @@ def test_status_bands_follow_the_spec_at_their_edges(value, band):
 def test_assessment_rounds_the_index_then_bands_it(keras_trained, scores, indices, status):
     model = loaded(keras_trained.store)
     model.runner = FixedScores(*scores)
+    model.healthy_means = {}  # the band of the number, not the guard (tested below)
     result = model.assess(trained_windows(model, 1)[0])
     assert result.warnings == []
     assert tuple(result.indices.values()) == indices
     assert tuple(result.status.values()) == status
     assert tuple(result.indices) == ("lubrificacao", "hidraulico")
+
+
+def test_a_window_unlike_any_healthy_training_window_is_never_ok(keras_trained):
+    # The network would rate it 95 (OK) on both indices; a window inside every healthy range
+    # keeps that, one with a channel's mean beyond them is answered ATENÇÃO for that index.
+    model = loaded(keras_trained.store)
+    model.runner = FixedScores(0.95, 0.95)
+    low, high = model.healthy_means["hidraulico"]
+    lub_low, lub_high = model.healthy_means["lubrificacao"]
+    inside = np.repeat(((np.maximum(low, lub_low) + np.minimum(high, lub_high)) / 2)[None], 60, 0)
+    assert model.indices(inside[None])[0] == pytest.approx([95.0, 95.0])
+    suction = CHANNEL_NAMES.index("Succao")
+    unlike = inside.copy()
+    unlike[:, suction] = low[suction] - 0.05  # within the trained range, below healthy pumps'
+    assert model.trained.columns_warnings(unlike, CHANNEL_NAMES) == []
+    lub, hyd = model.indices(unlike[None])[0]
+    assert hyd < 70.0
+    assert lub == pytest.approx(95.0) or unlike[0, suction] < lub_low[suction]
 
 
 def test_one_reading_is_padded_to_a_steady_window():

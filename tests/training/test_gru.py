@@ -11,10 +11,18 @@ from click.testing import CliRunner
 
 from pumpapi.devtools import simulator
 from pumpapi.models import litert
+from pumpapi.models.gru import BandCalibration
 from pumpapi.models.scaling import SCALER_FILE
 from pumpapi.models.store import ModelStore
 from pumpapi.training.commands import train
-from pumpapi.training.gru import INDICES, build_model, health_windows
+from pumpapi.training.gru import (
+    INDICES,
+    MAX_FALSE_ALARMS,
+    MAX_MAE_COST,
+    build_model,
+    fit_band_calibration,
+    health_windows,
+)
 
 
 @dataclass
@@ -35,6 +43,64 @@ def test_each_window_is_paired_with_the_health_at_its_last_reading():
     assert (windows.inputs[:, -1, 0] == ends).all() and (windows.inputs[:, 0, 0] == ends - 59).all()
     assert windows.targets[:, 0] == pytest.approx(pump.lubrication_health[ends] / 100)
     assert windows.targets[:, 1] == pytest.approx(pump.hydraulic_health[ends] / 100)
+
+
+def test_a_stopped_pumps_window_is_its_last_run_with_the_health_of_now():
+    # Running (1,000 rpm) for 100 readings, stopped for 100, running again for 100: a window
+    # ending while stopped is the hour ending at the last running reading (what
+    # /machine/gru/predict answers from), its target the health at the window's own reading.
+    n = 300
+    readings = np.zeros((n, 8))
+    readings[:, 1] = np.arange(n)
+    readings[:100, 0] = readings[200:, 0] = 1000.0
+    pump = History("P", readings, np.linspace(100, 0, n), np.linspace(50, 60, n))
+    windows = health_windows([pump], stride=30)
+    ends = np.arange(59, n, 30)
+    last = np.where((ends >= 100) & (ends < 200), 99, ends)
+    assert (windows.inputs[:, -1, 1] == last).all()
+    assert (windows.inputs[:, 0, 1] == last - 59).all()
+    assert windows.targets[:, 0] == pytest.approx(pump.lubrication_health[ends] / 100)
+
+
+def test_the_band_calibration_buys_recall_within_its_false_alarm_and_mae_budgets():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 100, (4000, 2))
+    # A network that reads every degraded index 8 points too healthy: ALERTA and ATENÇÃO
+    # windows near the bounds are missed.
+    network = np.clip(truth + 8 + rng.normal(0, 2, truth.shape), 0, 100)
+    fitted = fit_band_calibration(network, truth)
+    served = BandCalibration.from_metadata({"band_calibration": fitted}).apply(network)
+    for k, name in enumerate(INDICES):
+        knots = fitted[name]
+        assert knots["raw"] == sorted(knots["raw"]) and knots["served"] == sorted(knots["served"])
+        for bound in (40, 70):
+            band = knots["calibration"][f"below_{bound}"]
+            below = truth[:, k] < bound
+            assert (served[below, k] < bound).mean() > (network[below, k] < bound).mean()
+            assert band["recall"]["served"] == pytest.approx(
+                (served[below, k] < bound).mean(), abs=1e-3
+            )
+            assert band["false_alarms"]["served"] <= MAX_FALSE_ALARMS + 0.01
+        cost = (
+            np.abs(served[:, k] - truth[:, k]).mean() - np.abs(network[:, k] - truth[:, k]).mean()
+        )
+        assert cost <= MAX_MAE_COST + 1e-9
+    # Order is kept: a window the network rates worse is never served better.
+    grid = np.linspace(0, 100, 501)[:, np.newaxis].repeat(2, axis=1)
+    assert (
+        np.diff(BandCalibration.from_metadata({"band_calibration": fitted}).apply(grid), axis=0)
+        >= 0
+    ).all()
+
+
+def test_a_network_that_already_catches_the_bands_is_served_as_it_is():
+    truth = np.random.default_rng(1).uniform(0, 100, (2000, 2))
+    network = np.clip(truth - 3.0, 0, 100)  # errs on the side of caution
+    fitted = fit_band_calibration(network, truth)
+    served = BandCalibration.from_metadata({"band_calibration": fitted}).apply(network)
+    assert served == pytest.approx(network)
+    # A version trained before the calibration existed is served as its network answers.
+    assert BandCalibration.from_metadata({}).apply(network) == pytest.approx(network)
 
 
 def test_the_run_splits_by_pump_and_fits_the_scaler_on_training_pumps_only(keras_trained):
@@ -96,7 +162,7 @@ def test_a_litert_artifact_that_answers_differently_is_never_published(tmp_path,
 
 
 def test_pumpapi_train_gru_publishes_a_version_and_prints_its_metrics(tmp_path):
-    args = ["gru", "--store", str(tmp_path), "--pumps", "18", "--steps", "300", "--epochs", "1"]
+    args = ["gru", "--store", str(tmp_path), "--pumps", "42", "--steps", "300", "--epochs", "1"]
     result = CliRunner().invoke(train, args)
     assert result.exit_code == 0, result.output
     assert "gru version 1 published" in result.output

@@ -11,7 +11,13 @@ from pumpapi.blueprints.fields import PredictQuerySchema
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.attribution import health_explanation
-from pumpapi.models.gru import PADDING, HealthAssessment, HealthIndexModel
+from pumpapi.models.gru import (
+    PADDING,
+    RUNNING_FROM_RPM,
+    HealthAssessment,
+    HealthIndexModel,
+    running,
+)
 from pumpapi.models.timing import timed_inference
 
 from .schemas import (
@@ -111,13 +117,25 @@ class MachinePredict(MethodView):
 
         Reads the pump's latest `time_steps` readings (default 60, at most 60) and answers like
         `/model/gru/predict`. A pump with fewer readings still gets an answer, padded the same
-        way: compare `meta.fetched_rows` with `meta.requested_time_steps`. `meta.last_timestamp`
-        is the newest reading used, so a pump that stopped reporting shows as stale.
-        `explain=true` adds the `explanation` described on `/model/gru/predict`.
+        way: compare `meta.fetched_rows` with `meta.requested_time_steps`.
+
+        A stopped engine shows little of its health (no oil pressure, no head), and health
+        does not change while it stands: a pump whose latest reading is stopped is answered
+        from the readings ending at its last reading with the engine running
+        (`meta.basis` = `last_run`, else `latest`). `meta.last_timestamp` is the newest reading
+        used, `meta.latest_timestamp` the pump's newest reading, so a pump that stopped
+        reporting shows as stale. `explain=true` adds the `explanation` described on
+        `/model/gru/predict`.
         """
         model = _model()
         requested = query["time_steps"]
-        window = db.store().latest_window(query["machine_name"], requested)
+        store = db.store()
+        window = latest = store.latest_window(query["machine_name"], requested)
+        basis = "latest"
+        if not running(latest.values[-1]):
+            last_run = store.last_run_window(latest.machine, requested, RUNNING_FROM_RPM)
+            if last_run is not None:
+                window, basis = last_run, "last_run"
         with timed_inference(model):
             assessment = model.assess(window.values)
         answer = _answer(model, assessment, window.values, query["explain"])
@@ -127,6 +145,8 @@ class MachinePredict(MethodView):
             requested_time_steps=requested,
             first_timestamp=utc_iso(window.timestamps[0]),
             last_timestamp=utc_iso(window.timestamps[-1]),
+            latest_timestamp=utc_iso(latest.timestamps[-1]),
+            basis=basis,
         )
         return answer
 

@@ -116,8 +116,17 @@ class MachineWindowMetaSchema(WindowMetaSchema):
     )
     requested_time_steps = fields.Integer()
     first_timestamp = fields.String(metadata={"description": "Oldest reading used (UTC)."})
-    last_timestamp = fields.String(
-        metadata={"description": "Newest reading used (UTC): shows whether the pump is reporting."}
+    last_timestamp = fields.String(metadata={"description": "Newest reading used (UTC)."})
+    latest_timestamp = fields.String(
+        metadata={"description": "The pump's newest reading (UTC): shows whether it is reporting."}
+    )
+    basis = fields.String(
+        metadata={
+            "description": "`latest`: the pump's latest readings; `last_run`: it is stopped, "
+            "and the readings end at its last reading with the engine running (health does "
+            "not change while it stands, and a stopped engine shows little of it).",
+            "example": "latest",
+        }
     )
 
 
