@@ -55,18 +55,21 @@ LATEST_READINGS_SQL = (
     .as_string()
 )
 
+#: A pump's (`p`) latest `steps` readings up to its last with the engine running.
+_LAST_RUN_ROWS = (
+    "SELECT * FROM readings WHERE readings.pump_id = p.id AND readings.ts <= ("
+    "SELECT run.ts FROM readings AS run WHERE run.pump_id = p.id"
+    " AND run.eng_rpm >= %(running_rpm)s ORDER BY run.ts DESC LIMIT 1"
+    ") ORDER BY readings.ts DESC LIMIT %(steps)s"
+)
+
 #: The latest `steps` readings of one pump up to its last reading with the engine running
 #: (`eng_rpm` at least %(running_rpm)s), oldest first: a stopped pump's last run. Two backward
 #: scans of the primary key: to the last running reading, then `steps` rows from it.
 LAST_RUN_READINGS_SQL = (
     sql.SQL(
         "SELECT r.ts, {channels} FROM pumps AS p"
-        " CROSS JOIN LATERAL ("
-        "SELECT * FROM readings WHERE readings.pump_id = p.id AND readings.ts <= ("
-        "SELECT run.ts FROM readings AS run WHERE run.pump_id = p.id"
-        " AND run.eng_rpm >= %(running_rpm)s ORDER BY run.ts DESC LIMIT 1"
-        ") ORDER BY readings.ts DESC LIMIT %(steps)s"
-        ") AS r"
+        " CROSS JOIN LATERAL (" + _LAST_RUN_ROWS + ") AS r"
         " WHERE p.name = %(machine)s"
         " ORDER BY r.ts"
     )
@@ -124,6 +127,19 @@ LATEST_WINDOWS_SQL = (
         "SELECT * FROM readings WHERE readings.pump_id = p.id"
         " ORDER BY readings.ts DESC LIMIT %(steps)s"
         ") AS r"
+        " ORDER BY p.id, r.ts"
+    )
+    .format(channels=_channels("r"))
+    .as_string()
+)
+
+#: The latest `steps` readings up to the last running reading (`eng_rpm` at least
+#: %(running_rpm)s) of each pump named: LAST_RUN_READINGS_SQL for many pumps in one query.
+LAST_RUN_WINDOWS_SQL = (
+    sql.SQL(
+        "SELECT p.id, extract(epoch FROM r.ts)::float8, {channels} FROM pumps AS p"
+        " CROSS JOIN LATERAL (" + _LAST_RUN_ROWS + ") AS r"
+        " WHERE p.name = ANY(%(machines)s)"
         " ORDER BY p.id, r.ts"
     )
     .format(channels=_channels("r"))
@@ -538,6 +554,15 @@ class TelemetryStore:
         """Every pump's latest `steps` readings (fewer if it has fewer; pumps without readings
         are left out), by name, in one query."""
         found = self._numbers_by_pump(LATEST_WINDOWS_SQL, {"steps": steps})
+        return {name: Window(name, times, values) for name, (times, values) in found.items()}
+
+    def last_run_windows(
+        self, steps: int, running_rpm: float, machines: list[str]
+    ) -> dict[str, Window]:
+        """`last_run_window` of each pump named, by name, in one query (pumps that never ran in
+        their readings are left out)."""
+        params = {"steps": int(steps), "running_rpm": float(running_rpm), "machines": machines}
+        found = self._numbers_by_pump(LAST_RUN_WINDOWS_SQL, params)
         return {name: Window(name, times, values) for name, (times, values) in found.items()}
 
     def readings_at(

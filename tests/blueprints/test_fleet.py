@@ -23,10 +23,12 @@ READ_KEY = "reader-key"
 
 
 def fleet_histories(now: dt.datetime) -> list:
-    """Three healthy pumps reporting now, one at risk (oil pressure and alternator gone), one
-    stale (silent for two days), and one named like an attack."""
+    """Three healthy pumps reporting now (one stopped for its last 40 minutes), one at risk (oil
+    pressure and alternator gone), one stale (silent for two days), and one named like an
+    attack."""
     start = now - dt.timedelta(hours=3)
     pumps = [pump_history(f"MOTOBOMBA-00{i}", 180, start=start, seed=i) for i in (1, 2, 3)]
+    pumps[1].readings[-40:, [0, 2]] = 0.0  # Eng_RPM, Oil_P: the engine stands
     failing = pump_history("MOTOBOMBA-004", 180, start=start, seed=4)
     failing.readings[-90:, 2] = 0.4  # Oil_P
     failing.readings[-90:, 7] = failing.readings[-90:, 6]  # Char_V down to Bat_V
@@ -79,7 +81,7 @@ def test_the_table_answers_like_the_api_for_every_pump(fleet_app):
     page = response.get_data(as_text=True)
     table = rows(page)
     assert set(table) == {f"MOTOBOMBA-00{i}" for i in range(1, 6)} | {HOSTILE}
-    for pump in ("MOTOBOMBA-001", "MOTOBOMBA-004", HOSTILE):
+    for pump in ("MOTOBOMBA-001", "MOTOBOMBA-002", "MOTOBOMBA-004", HOSTILE):
         # The table reads one reading per pump: the reading model's answer (README).
         risk = client.post(
             "/machine/predict", query_string={"machine_name": pump, "model": "reading"}

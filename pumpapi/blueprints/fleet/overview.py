@@ -28,7 +28,15 @@ from pumpapi.db.events import read_events
 from pumpapi.db.history import answers_about, risk_by_hour
 from pumpapi.errors import PumpAPIError
 from pumpapi.models.attribution import health_explanation
-from pumpapi.models.gru import INDICES, WINDOW, HealthIndexModel, status_band
+from pumpapi.models.gru import (
+    INDICES,
+    RUNNING_FROM_RPM,
+    WINDOW,
+    HealthIndexModel,
+    last_run_ends,
+    running,
+    status_band,
+)
 from pumpapi.models.lstm import MAX_HORIZON, SeriesForecaster
 from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.xgboost import FailureRiskModel
@@ -160,6 +168,16 @@ def fleet_overview(
     health: HealthIndexModel | None = outcome.attempt("gru", lambda: _model(registry, "gru"))
     if health is not None and readings:
         windows = outcome.attempt("database", lambda: store.latest_windows(WINDOW)) or {}
+        # As /machine/gru/predict answers: a stopped pump from its last running hour.
+        stopped = [name for name, window in windows.items() if not running(window.values[-1])]
+        if stopped:
+            windows |= (
+                outcome.attempt(
+                    "database",
+                    lambda: store.last_run_windows(WINDOW, RUNNING_FROM_RPM, stopped),
+                )
+                or {}
+            )
         for name, window in windows.items():
             assessment = health.assess(window.values)
             by_name[name].health = assessment.indices
@@ -350,10 +368,15 @@ def pump_detail(
         detail["risk"] = {"assessment": latest, "reasons": latest["explanation"]["reasons"]}
     health: HealthIndexModel | None = outcome.attempt("gru", lambda: _model(registry, "gru"))
     if health is not None and len(points):
-        assessed = [health.assess(window.values[max(0, i - WINDOW + 1) : i + 1]) for i in points]
+        # As /machine/gru/predict answers: at a point where the pump stands, from its last
+        # running reading before (among those read).
+        ends = last_run_ends(running(window.values), points, timesteps=1)
+        assessed = [health.assess(window.values[max(0, e - WINDOW + 1) : e + 1]) for e in ends]
         for index in INDICES:
             history[index] = [a.indices[index] for a in assessed]
-        explanation = health_explanation(health, window.values[-WINDOW:])
+        explanation = health_explanation(
+            health, window.values[max(0, ends[-1] - WINDOW + 1) : ends[-1] + 1]
+        )
         detail["health"] = {
             "assessment": assessed[-1],
             "reasons": {i: explanation[i]["reasons"] for i in INDICES},
