@@ -56,7 +56,7 @@ LATEST_READINGS_SQL = (
 )
 
 #: A pump's (`p`) latest `steps` readings up to its last with the engine running.
-_LAST_RUN_ROWS = (
+_LAST_RUN_ROWS = sql.SQL(
     "SELECT * FROM readings WHERE readings.pump_id = p.id AND readings.ts <= ("
     "SELECT run.ts FROM readings AS run WHERE run.pump_id = p.id"
     " AND run.eng_rpm >= %(running_rpm)s ORDER BY run.ts DESC LIMIT 1"
@@ -69,11 +69,11 @@ _LAST_RUN_ROWS = (
 LAST_RUN_READINGS_SQL = (
     sql.SQL(
         "SELECT r.ts, {channels} FROM pumps AS p"
-        " CROSS JOIN LATERAL (" + _LAST_RUN_ROWS + ") AS r"
+        " CROSS JOIN LATERAL ({rows}) AS r"
         " WHERE p.name = %(machine)s"
         " ORDER BY r.ts"
     )
-    .format(channels=_channels("r"))
+    .format(channels=_channels("r"), rows=_LAST_RUN_ROWS)
     .as_string()
 )
 
@@ -138,11 +138,11 @@ LATEST_WINDOWS_SQL = (
 LAST_RUN_WINDOWS_SQL = (
     sql.SQL(
         "SELECT p.id, extract(epoch FROM r.ts)::float8, {channels} FROM pumps AS p"
-        " CROSS JOIN LATERAL (" + _LAST_RUN_ROWS + ") AS r"
+        " CROSS JOIN LATERAL ({rows}) AS r"
         " WHERE p.name = ANY(%(machines)s)"
         " ORDER BY p.id, r.ts"
     )
-    .format(channels=_channels("r"))
+    .format(channels=_channels("r"), rows=_LAST_RUN_ROWS)
     .as_string()
 )
 
