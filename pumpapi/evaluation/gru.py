@@ -320,3 +320,60 @@ def _batched(
     return np.concatenate(
         [np.asarray(indices(inputs[i : i + size])) for i in range(0, len(inputs), size)]
     )
+
+
+def card(result: dict[str, Any], plot_dir, link_prefix: str) -> tuple[str, list]:
+    """The gru section of the model card: per scenario and index, the served answer beside
+    the baselines and the posted hour; the impossible windows; predicted against true indices."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pumpapi.evaluation.card import fmt
+
+    lines = [
+        "### Per scenario (MAE in index points; recall and false alarms as shares of windows)",
+        "",
+        "`/machine/gru/predict` answers a stopped pump from its last running hour; `posted` is "
+        "the latest hour as a client would post it to `/model/gru/predict`.",
+        "",
+        "| scenario | index | MAE | running | stopped | constant | window-statistics GBM | "
+        "recall ALERTA | recall ATENÇÃO-or-worse | false alarms | MAE, posted hour |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in result["scenarios"].items():
+        for index in INDICES:
+            m, b = s["metrics"][index], s["baselines"]
+            lines.append(
+                f"| {name} | {index} | {fmt(m['mae'])} | {fmt(m['mae_running'])} | "
+                f"{fmt(m['mae_stopped'])} | {fmt(b['constant'][index]['mae'])} | "
+                f"{fmt(b['window_statistics_gbm'][index]['mae'])} | {fmt(m['recall_alerta'])} | "
+                f"{fmt(m['recall_atencao_or_worse'])} | {fmt(m['false_alarms_on_ok'])} | "
+                f"{fmt(s.get('posted_windows', {}).get(index, {}).get('mae'))} |"
+            )
+    lines += ["", "### Impossible windows (must never read OK)", ""]
+    lines += [
+        f"- {name.replace('_', ' ')}: "
+        + ", ".join(f"{index} {value}" for index, value in answer.items())
+        for name, answer in result.get("impossible_windows", {}).items()
+    ]
+    files = []
+    pairs = result.get("plots", {}).get("predicted_vs_true")
+    if pairs:
+        fig, axes = plt.subplots(1, len(pairs), figsize=(10, 4.5))
+        for ax, (index, points) in zip(axes, pairs.items(), strict=True):
+            ax.scatter(points["true"], points["predicted"], s=4, alpha=0.3)
+            ax.plot([0, 100], [0, 100], "k--", lw=1)
+            for bound in (ATTENTION_FROM, OK_FROM):
+                ax.axhline(bound, color="grey", lw=0.5)
+                ax.axvline(bound, color="grey", lw=0.5)
+            ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="true", ylabel="served", title=index)
+        fig.suptitle(f"Predicted vs true ({next(iter(result['scenarios']))}, 2,000 windows)")
+        fig.tight_layout()
+        path = plot_dir / "gru-predicted-vs-true.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        files.append(path)
+        lines += ["", f"![predicted vs true]({link_prefix}{path.name})"]
+    return "\n".join(lines) + "\n", files

@@ -12,7 +12,7 @@ import pytest
 
 from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.devtools.simulator import simulate_fleet
-from pumpapi.evaluation import evaluate, fleets, gru, load_model, lstm
+from pumpapi.evaluation import card, evaluate, fleets, gru, load_model, lstm
 from pumpapi.models.gru import OK_FROM
 from pumpapi.models.store import ModelStore
 from pumpapi.training.gru import GRUTrainingConfig, train_gru
@@ -67,6 +67,18 @@ def test_gru_goals_are_stated_with_their_measurements(gru_result):
     assert "lubrificacao: MAE ≤ 4.0" in goals
     assert goals["impossible windows never rated OK"]["met"] is True
     assert all(isinstance(g["met"], bool) for g in goals.values())
+
+
+def test_the_gru_card_tables_every_scenario_and_plots_predicted_against_true(gru_result, tmp_path):
+    files = card.write(gru_result, tmp_path)
+    text = (tmp_path / "models.md").read_text()
+    section = text[text.index("<!-- card:gru:start -->") : text.index("<!-- card:gru:end -->")]
+    measured = gru_result["scenarios"][fleets.IN_DISTRIBUTION]["metrics"]["hidraulico"]["mae"]
+    row = next(line for line in section.splitlines() if line.startswith("| in_distribution | hid"))
+    assert card.fmt(measured) in row
+    assert "Impossible windows" in section and "MAE, posted hour" in section
+    plot = tmp_path / "models" / "gru-predicted-vs-true.png"
+    assert plot in files and plot.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_impossible_and_degraded_windows_are_never_ok(small_models):
