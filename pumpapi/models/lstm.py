@@ -37,52 +37,83 @@ SERIES_INPUT = "data"
 FLAT_TAIL = 3
 NORMALISATION = (
     "each window of 60 values is taken relative to its last value and divided by its "
-    "step-to-step noise (robust, floored by 5 % of its standard deviation), the values before "
-    "its last jump of more than 8 units (a start or stop) held at the first value after it, "
-    "clipped to ±30; the model predicts the next step's change in those units"
+    "step-to-step noise (robust, floored by 5 % of its standard deviation; after its last jump "
+    "of more than 8 units, a start or stop, the noise of the values after it), the values "
+    "before that jump held at the first value after it, clipped to ±30; the model predicts the "
+    "next step's change in those units"
 )
 
 
 #: How windows are scaled, recorded in each version's metadata (`normalisation_method`):
-#: "noise-since-jump" (this module's), "noise" (versions trained before the jump hold) or
-#: "spread" (before that: the window's standard deviation, inputs unclipped), which a version
-#: without the key was trained with.
-NORMALISATION_METHOD = "noise-since-jump"
+#: "noise-after-jump" (this module's), "noise-since-jump" (versions trained before the unit was
+#: measured after the jump), "noise" (before the jump hold) or "spread" (before that: the
+#: window's standard deviation, inputs unclipped), which a version without the key was
+#: trained with.
+NORMALISATION_METHOD = "noise-after-jump"
+#: Versions trained before the unit was measured after the window's last jump.
+JUMP_HOLD_METHOD = "noise-since-jump"
 #: Versions trained before the jump hold read whole windows in noise units.
 NOISE_METHOD = "noise"
 LEGACY_METHOD = "spread"
-METHODS = (NORMALISATION_METHOD, NOISE_METHOD, LEGACY_METHOD)
+METHODS = (NORMALISATION_METHOD, JUMP_HOLD_METHOD, NOISE_METHOD, LEGACY_METHOD)
+#: Methods that hold the values before a window's last jump (since_last_jump).
+HOLDING_METHODS = (NORMALISATION_METHOD, JUMP_HOLD_METHOD)
 #: A step larger than this many noise units is a start or a stop: what came before it says
 #: nothing of the next value (idling before a start is not where the engine is heading).
 JUMP_UNITS = 8.0
+#: With at least this many values after a window's last jump, the unit is their noise.
+MIN_VALUES_AFTER_JUMP = 6
+
+
+def last_jump(windows: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Per window, the index of the last value before its last jump (a step of more than
+    JUMP_UNITS × `scale`), or -1 if it has none."""
+    jumped = np.abs(np.diff(windows, axis=-1)) > JUMP_UNITS * scale[:, np.newaxis]
+    width = windows.shape[-1]
+    return np.where(jumped.any(axis=-1), width - 2 - np.argmax(jumped[:, ::-1], axis=-1), -1)
 
 
 def since_last_jump(windows: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Each window with the values before its last jump held at the first value after it: the
     model then reads a pump that just started or stopped as a series at its new level, and
     follows it from there instead of pulling the forecast back towards the old one."""
-    jumped = np.abs(np.diff(windows, axis=-1)) > JUMP_UNITS * scale[:, np.newaxis]
-    width = windows.shape[-1]
-    last = np.where(jumped.any(axis=-1), width - 2 - np.argmax(jumped[:, ::-1], axis=-1), -1)
+    last = last_jump(windows, scale)
     first_after = windows[np.arange(len(windows)), last + 1]
-    held = np.arange(width)[np.newaxis, :] <= last[:, np.newaxis]
+    held = np.arange(windows.shape[-1])[np.newaxis, :] <= last[:, np.newaxis]
     return np.where(held, first_after[:, np.newaxis], windows)
+
+
+def _noise(windows: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """1.4826 × the median absolute first difference / √2, floored by SPREAD_SHARE_FLOOR of
+    the standard deviation and by `floor`; NaN values (left out) are ignored."""
+    steps = np.abs(np.diff(windows, axis=-1))
+    noise = 1.4826 * np.nanmedian(steps, axis=-1) / np.sqrt(2.0)
+    return np.maximum(np.maximum(noise, SPREAD_SHARE_FLOOR * np.nanstd(windows, axis=-1)), floor)
 
 
 def window_spread(windows: np.ndarray, method: str = NORMALISATION_METHOD) -> np.ndarray:
     """The unit the model works in, per window (rows of `windows`): its step-to-step noise
     (1.4826 × the median absolute first difference, / √2 for one value's noise), floored by a
-    share of its standard deviation and by RELATIVE_SCALE_FLOOR of its level.
+    share of its standard deviation and by RELATIVE_SCALE_FLOOR of its level; since
+    "noise-after-jump", the noise of the values after the window's last jump when there are
+    MIN_VALUES_AFTER_JUMP of them.
 
     Not the window's standard deviation (the "spread" method of older versions): with a start
     or stop in the window, that is the jump's size, and the noise the forecast must smooth
-    shrinks to nothing in it."""
+    shrinks to nothing in it. Nor, after a start, the whole window's noise: its steps are
+    mostly the stopped engine's exact zeros, and the unit fell to 5 % of the jump's spread,
+    some forty times the running engine's noise."""
     floor = RELATIVE_SCALE_FLOOR * (1.0 + np.abs(windows.mean(axis=-1)))
     if method == LEGACY_METHOD:
         return np.maximum(windows.std(axis=-1), floor)
-    steps = np.abs(np.diff(windows, axis=-1))
-    noise = 1.4826 * np.median(steps, axis=-1) / np.sqrt(2.0)
-    return np.maximum(np.maximum(noise, SPREAD_SHARE_FLOOR * windows.std(axis=-1)), floor)
+    scale = _noise(windows, floor)
+    if method == NORMALISATION_METHOD:
+        after = np.arange(windows.shape[-1])[np.newaxis, :] > last_jump(windows, scale)[:, None]
+        measured = after.sum(axis=-1) >= MIN_VALUES_AFTER_JUMP
+        if measured.any():
+            kept = np.where(after, windows, np.nan)[measured]
+            scale[measured] = _noise(kept, floor[measured])
+    return scale
 
 
 def normalise(
@@ -97,8 +128,9 @@ def normalise(
     """
     windows = np.asarray(windows, dtype=np.float64)
     scale = window_spread(windows, method)
-    if method == NORMALISATION_METHOD:
-        windows = since_last_jump(windows, scale)
+    if method in HOLDING_METHODS:
+        # The jump as the whole window's noise sees it (the unit after it may be finer).
+        windows = since_last_jump(windows, window_spread(windows, NOISE_METHOD))
     inputs = (windows - windows[:, -1:]) / scale[:, np.newaxis]
     if method != LEGACY_METHOD:
         inputs = np.clip(inputs, -INPUT_CLIP, INPUT_CLIP)

@@ -10,8 +10,10 @@ from pumpapi.errors import InvalidInput
 from pumpapi.models.lstm import (
     FLAT_TAIL,
     INPUT_CLIP,
+    JUMP_HOLD_METHOD,
     LEGACY_METHOD,
     MAX_HORIZON,
+    MIN_VALUES_AFTER_JUMP,
     NOISE_METHOD,
     SPREAD_SHARE_FLOOR,
     TARGET_CLIP,
@@ -21,6 +23,7 @@ from pumpapi.models.lstm import (
     normalise,
     since_last_jump,
     targets,
+    window_spread,
 )
 from pumpapi.models.store import ModelStore
 from tests.fixtures.tensorflow import loaded_model
@@ -118,13 +121,30 @@ def test_a_start_in_the_window_keeps_the_noise_as_the_unit():
     # (~750 rpm), which would make the running noise invisible; the jump itself is clipped.
     assert scale[0] == pytest.approx(SPREAD_SHARE_FLOOR * window.std())
     assert inputs.min() == -INPUT_CLIP
-    # Versions since: the stopped half is held at the first running value, so the model reads a
-    # running pump's series (and the same unit), not the jump.
-    held, held_scale = normalise(window[np.newaxis])
+    # Versions with the jump hold: the stopped half is held at the first running value, so the
+    # model reads a running pump's series (and the same unit), not the jump.
+    held, held_scale = normalise(window[np.newaxis], JUMP_HOLD_METHOD)
     assert held_scale == pytest.approx(scale)
     assert held.min() > -INPUT_CLIP
     np.testing.assert_allclose(held[0, :31, 0], held[0, 30, 0])
     np.testing.assert_allclose(held[0, 30:, 0], inputs[0, 30:, 0], atol=1e-6)
+    # Versions since: the unit is the running engine's noise, measured after the start (the
+    # stopped half's exact zeros made the whole window's noise 0, and the floor 37 rpm).
+    after, after_scale = normalise(window[np.newaxis])
+    running = window[30:]
+    expected = 1.4826 * np.median(np.abs(np.diff(running))) / np.sqrt(2)
+    assert after_scale[0] == pytest.approx(max(expected, SPREAD_SHARE_FLOOR * running.std()))
+    assert 3.0 < after_scale[0] < 8.0
+    np.testing.assert_allclose(after[0, 30:, 0], held[0, 30:, 0] * scale[0] / after_scale[0])
+
+
+def test_too_few_values_after_a_jump_keep_the_whole_windows_unit():
+    rng = np.random.default_rng(5)
+    window = np.r_[1500 + rng.normal(0, 5, WINDOW - 3).round(), np.zeros(3)]
+    assert window_spread(window[np.newaxis]) == pytest.approx(
+        window_spread(window[np.newaxis], NOISE_METHOD)
+    )
+    assert MIN_VALUES_AFTER_JUMP > 3
 
 
 def test_only_the_last_jump_is_held_and_noise_is_never_a_jump():
