@@ -173,3 +173,15 @@ class ReasonSchema(Schema):
     text = fields.String(
         metadata={"example": "pressão do óleo baixa: 1.1 bar (referência 4.5 bar)"}
     )
+
+
+def evaluation_field(family: str) -> fields.Dict:
+    """`evaluation` on /model/<family>/info: what `pumpapi evaluate` recorded in the version."""
+    return fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": f"`pumpapi evaluate {family}` on independent simulated fleets: per "
+            "scenario, each metric as {value, ci: [lo, hi]} (95 % bootstrap over pumps) beside "
+            "the baselines', and the goals met or not; null until evaluated."
+        },
+    )

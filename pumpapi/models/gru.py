@@ -238,4 +238,9 @@ class HealthIndexModel(KerasFamilyModel):
             "outputs": list(INDICES),
             "padding": PADDING,
             "trained_ranges": self.trained.describe(),
+            "band_calibration": {
+                name: {"raw": list(raw), "served": list(served)}
+                for name, (raw, served) in self.calibration.knots.items()
+            }
+            or None,
         }

@@ -228,6 +228,8 @@ class KerasFamilyModel(Model):
             "metrics": meta.get("metrics", {}),
             "training": meta.get("training", {}),
             "tags": meta.get("tags", {}),
+            # `pumpapi evaluate` on independent fleets (pumpapi.evaluation), when it was run.
+            "evaluation": meta.get("evaluation"),
         }
 
 

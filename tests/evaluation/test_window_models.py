@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pumpapi import evaluation
 from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.devtools.simulator import simulate_fleet
 from pumpapi.evaluation import card, evaluate, fleets, gru, load_model, lstm
@@ -79,6 +80,25 @@ def test_the_gru_card_tables_every_scenario_and_plots_predicted_against_true(gru
     assert "Impossible windows" in section and "MAE, posted hour" in section
     plot = tmp_path / "models" / "gru-predicted-vs-true.png"
     assert plot in files and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gru_info_shows_the_recorded_evaluation_and_the_band_calibration(
+    small_models, gru_result, make_app
+):
+    version = small_models["gru"].version
+    evaluation.record(version, gru_result)
+    app = make_app(MODEL_STORE=str(version.path.parents[1]), MODEL_FAMILIES=("gru",))
+    info = app.test_client().get("/model/gru/info").get_json()["model_info"]
+    recorded = info["evaluation"]["scenarios"][fleets.IN_DISTRIBUTION]["metrics"]
+    assert (
+        recorded["hidraulico"]["mae"]
+        == (gru_result["scenarios"][fleets.IN_DISTRIBUTION]["metrics"]["hidraulico"]["mae"])
+    )
+    assert "plots" not in info["evaluation"]
+    knots = version.metadata["band_calibration"]
+    assert info["band_calibration"] == {
+        name: {"raw": knots[name]["raw"], "served": knots[name]["served"]} for name in knots
+    }
 
 
 def test_impossible_and_degraded_windows_are_never_ok(small_models):

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 from pumpapi.blueprints.fields import (
     ReasonSchema,
     channel_field,
+    evaluation_field,
     explain_field,
     loaded_versions_field,
     machine_name_field,
@@ -238,6 +239,15 @@ class HealthModelInfoSchema(Schema):
     )
     training = fields.Dict(metadata={"description": "Data, epochs and time of the training run."})
     tags = fields.Dict()
+    band_calibration = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "Per index, the monotone map from the network's output to the served "
+            "index (knots `raw` -> `served`), fitted on calibration pumps; null for versions "
+            "trained without one."
+        },
+    )
+    evaluation = evaluation_field("gru")
 
 
 class HealthInfoResponseSchema(Schema):

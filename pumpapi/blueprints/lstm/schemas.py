@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from pumpapi.blueprints.fields import (
+    evaluation_field,
     loaded_versions_field,
     machine_name_field,
     version_field,
@@ -162,6 +163,7 @@ class ForecasterInfoSchema(Schema):
     )
     training = fields.Dict()
     tags = fields.Dict()
+    evaluation = evaluation_field("lstm")
 
 
 class ForecasterInfoResponseSchema(Schema):

@@ -11,6 +11,7 @@ from marshmallow import ValidationError, fields, pre_load, validate
 from pumpapi.blueprints.fields import (
     ReasonSchema,
     channel_field,
+    evaluation_field,
     explain_field,
     loaded_versions_field,
     machine_name_field,
@@ -292,14 +293,7 @@ class RiskModelInfoSchema(Schema):
     calibration = fields.Dict(allow_none=True)
     cost_policy = fields.Dict(allow_none=True)
     guards = fields.Dict(allow_none=True)
-    evaluation = fields.Dict(
-        allow_none=True,
-        metadata={
-            "description": "`pumpapi evaluate xgboost` on independent simulated fleets: per "
-            "scenario, each metric as {value, ci: [lo, hi]} (95 % bootstrap over pumps) beside "
-            "the baselines'; null until evaluated."
-        },
-    )
+    evaluation = evaluation_field("xgboost")
     features = fields.List(fields.Nested(RiskFeatureInfoSchema))
     feature_order = fields.List(fields.String())
     labels = fields.Dict(metadata={"description": '`{"0": healthy label, "1": at-risk label}`.'})
