@@ -160,6 +160,15 @@ def test_the_pump_page_charts_telemetry_history_forecast_and_events(fleet_app):
     assert missing.status_code == 404 and missing.mimetype == "text/html"
 
 
+def test_the_pump_page_rates_a_stopped_pump_from_its_last_run_like_the_api(fleet_app):
+    client = fleet_app.test_client()
+    data = chart_data(client.get("/fleet/MOTOBOMBA-002?hours=6").get_data(as_text=True))
+    answer = client.post("/machine/gru/predict", query_string={"machine_name": "MOTOBOMBA-002"})
+    assert answer.get_json()["meta"]["basis"] == "last_run"
+    for index, value in answer.get_json()["indices"].items():
+        assert data["history"][index][-1] == pytest.approx(value)
+
+
 def test_a_forecast_toward_failure_names_the_band_and_when(fleet_app):
     page = fleet_app.test_client().get("/fleet/MOTOBOMBA-004?channel=Oil_P")
     data = chart_data(page.get_data(as_text=True))
