@@ -162,9 +162,11 @@ def build_model(units: int, learning_rate: float) -> Any:
 
 #: The band calibration's policy (fit_band_calibration). A missed ALERTA or ATENÇÃO is what a
 #: maintenance team cannot afford, so the network's output is stretched until the bands catch
-#: this share of the calibration pumps' windows truly below them (above issue 10's 0.8 and 0.9:
-#: new pumps are not the calibration pumps)...
-BAND_RECALL_TARGETS = {ATTENTION_FROM: 0.85, OK_FROM: 0.92}
+#: this share of the calibration pumps' windows truly below them. Above issue 10's 0.8 and 0.9
+#: by a margin: on a development fleet (seed 777, 120 pumps) targets of 0.85 and 0.92 left
+#: lubrificacao's ALERTA recall at 0.80 on new pumps, 0.9 and 0.95 raised it to 0.85 (MAE
+#: +0.01, false alarms unchanged)...
+BAND_RECALL_TARGETS = {ATTENTION_FROM: 0.9, OK_FROM: 0.95}
 #: ...as long as at most this share of the windows truly above a band is answered below it
 #: (false alarms): an index that cries wolf on one healthy pump in ten stops being read...
 MAX_FALSE_ALARMS = 0.05
