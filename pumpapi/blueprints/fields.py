@@ -114,7 +114,10 @@ class TrainingRangeWarningSchema(Schema):
 
     code = fields.String(
         metadata={
-            "description": "Always `OUT_OF_TRAINING_RANGE`.",
+            "description": "`OUT_OF_TRAINING_RANGE`: a value outside the training data. gru "
+            "only, `BEYOND_HEALTHY_WINDOWS`: the window's mean of `field` lies beyond every "
+            "training window rated OK on `index` (`value` is that mean, `trained_range` the "
+            "healthy windows' range of it); that index is answered at most 69.99 (ATENÇÃO).",
             "example": "OUT_OF_TRAINING_RANGE",
         }
     )
@@ -130,6 +133,12 @@ class TrainingRangeWarningSchema(Schema):
             "description": "[smallest, largest] value of this input in the training data.",
             "example": [0.0, 7.1],
         },
+    )
+    index = fields.String(
+        metadata={
+            "description": "gru, `BEYOND_HEALTHY_WINDOWS` only: the index the warning caps.",
+            "example": "hidraulico",
+        }
     )
 
 

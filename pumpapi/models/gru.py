@@ -29,6 +29,8 @@ PADDING = "repeat-oldest"
 #: inspected). An impossible window (every channel at its maximum, suction at -0.8 bar with
 #: everything else nominal) must never read OK.
 UNSEEN_INPUT_CEILING = OK_FROM - 0.01
+#: The warning of a window capped because no healthy training window looked like it.
+BEYOND_HEALTHY_WINDOWS = "BEYOND_HEALTHY_WINDOWS"
 
 
 #: Engine speed from which a reading is of a running pump (idle is 750–850 rpm; a stopped
@@ -187,13 +189,40 @@ class HealthIndexModel(KerasFamilyModel):
             unseen = ((windows < low) | (windows > high)).any(axis=(1, 2))
             values[unseen] = np.minimum(values[unseen], UNSEEN_INPUT_CEILING)
         # A window whose channel means no training window rated OK ever showed: not OK either.
+        unlike = self._beyond_healthy(windows).any(axis=2)
+        return np.where(unlike, np.minimum(values, UNSEEN_INPUT_CEILING), values)
+
+    def _beyond_healthy(self, windows: np.ndarray) -> np.ndarray:
+        """(batch, index, channel): whether the window's mean of that channel lies beyond every
+        training window whose true index was OK (`healthy_means`)."""
         means = windows.mean(axis=1)
+        out = np.zeros((len(windows), len(INDICES), len(CHANNEL_NAMES)), dtype=bool)
         for k, name in enumerate(INDICES):
             if name in self.healthy_means:
                 low, high = self.healthy_means[name]
-                unlike = ((means < low) | (means > high)).any(axis=1)
-                values[unlike, k] = np.minimum(values[unlike, k], UNSEEN_INPUT_CEILING)
-        return values
+                out[:, k] = (means < low) | (means > high)
+        return out
+
+    def healthy_warnings(self, window: np.ndarray) -> list[dict[str, Any]]:
+        """`BEYOND_HEALTHY_WINDOWS` warnings of one full window (60, 8): per index and channel
+        whose window mean lies beyond what the training windows rated OK showed (that index is
+        answered at most UNSEEN_INPUT_CEILING), with the mean and that healthy range."""
+        beyond = self._beyond_healthy(window[np.newaxis])[0]
+        means = window.mean(axis=0)
+        return [
+            {
+                "code": BEYOND_HEALTHY_WINDOWS,
+                "field": CHANNEL_NAMES[c],
+                "value": round(float(means[c]), 4),
+                "trained_range": [
+                    float(self.healthy_means[name][0][c]),
+                    float(self.healthy_means[name][1][c]),
+                ],
+                "index": name,
+            }
+            for k, name in enumerate(INDICES)
+            for c in np.flatnonzero(beyond[k])
+        ]
 
     def assess(self, readings: np.ndarray) -> HealthAssessment:
         """Health of a pump from its readings (rows oldest first, columns CHANNEL_NAMES).
@@ -210,6 +239,9 @@ class HealthIndexModel(KerasFamilyModel):
         window, padded = pad_window(readings)
         values = self.indices(window[np.newaxis])[0]
         warnings = self.trained.columns_warnings(window, CHANNEL_NAMES)
+        # A channel outside the training data is warned about once, as that.
+        warned = {w["field"] for w in warnings}
+        warnings += [w for w in self.healthy_warnings(window) if w["field"] not in warned]
         indices = {name: round(float(v), 2) for name, v in zip(INDICES, values, strict=True)}
         return HealthAssessment(
             indices=indices,

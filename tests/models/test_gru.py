@@ -102,6 +102,17 @@ def test_a_window_unlike_any_healthy_training_window_is_never_ok(keras_trained):
     lub, hyd = model.indices(unlike[None])[0]
     assert hyd < 70.0
     assert lub == pytest.approx(95.0) or unlike[0, suction] < lub_low[suction]
+    # The answer says why: the channel, its window mean and the healthy windows' range of it.
+    assessment = model.assess(unlike)
+    assert assessment.status["hidraulico"] == "ATENÇÃO"
+    assert {
+        "code": "BEYOND_HEALTHY_WINDOWS",
+        "field": "Succao",
+        "value": pytest.approx(unlike[0, suction]),
+        "trained_range": [low[suction], high[suction]],
+        "index": "hidraulico",
+    } in assessment.warnings
+    assert model.assess(inside).warnings == []
 
 
 def test_one_reading_is_padded_to_a_steady_window():
@@ -301,7 +312,7 @@ def test_a_window_outside_the_training_data_is_warned_about_and_never_ok(keras_t
     window = trained_windows(model, 1)[0]
     window[-1] = [c.maximum for c in CHANNELS]  # every channel at its physical maximum
     result = model.assess(window)
-    fields = [w["field"] for w in result.warnings]
+    fields = [w["field"] for w in result.warnings if w["code"] == "OUT_OF_TRAINING_RANGE"]
     assert fields == [c for c in CHANNEL_NAMES if BY_NAME[c].maximum > model.trained.ranges[c][1]]
     assert "Oil_P" in fields and "Recalque" in fields
     oil = next(w for w in result.warnings if w["field"] == "Oil_P")
