@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass
@@ -11,6 +12,8 @@ import numpy as np
 
 from pumpapi.models.litert import write_keras_artifacts
 from pumpapi.models.store import ModelStore, ModelVersion
+
+log = logging.getLogger(__name__)
 
 #: A family's windows of a set of pumps (what its `cut` function makes of them).
 FamilyWindows = TypeVar("FamilyWindows", bound=Sized)
@@ -91,6 +94,13 @@ def fleet_split(
     from pumpapi.devtools.simulator import simulate_fleet
 
     pumps = pumps if fleet is None else len(fleet)
+    if validation >= 1 and held_out >= 1 and pumps - validation - held_out < 1:
+        # A fleet smaller than the defaults ask for (a real one read from the database, a
+        # quick run): validation and held-out shrink in proportion, half the pumps to train.
+        wanted = validation + held_out
+        validation = max(1, pumps * validation // (2 * wanted))
+        held_out = max(1, pumps * held_out // (2 * wanted))
+        log.info("%d pumps: %d validation and %d held-out pumps", pumps, validation, held_out)
     if validation < 1 or held_out < 1 or pumps - validation - held_out < 1:
         raise ValueError(
             f"{pumps} pumps cannot give ≥ 1 training, {validation} validation and {held_out} "

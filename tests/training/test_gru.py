@@ -162,15 +162,20 @@ def test_a_litert_artifact_that_answers_differently_is_never_published(tmp_path,
 
 
 def test_pumpapi_train_gru_publishes_a_version_and_prints_its_metrics(tmp_path):
-    args = ["gru", "--store", str(tmp_path), "--pumps", "42", "--steps", "300", "--epochs", "1"]
+    # Fewer pumps than the defaults' 30 validation and 10 held-out (make bench trains on 20):
+    # both shrink in proportion, half the pumps left to train on.
+    args = ["gru", "--store", str(tmp_path), "--pumps", "20", "--steps", "300", "--epochs", "1"]
     result = CliRunner().invoke(train, args)
     assert result.exit_code == 0, result.output
     assert "gru version 1 published" in result.output
     assert "training_median" in result.output and "lubrificacao" in result.output
-    assert ModelStore(tmp_path).resolve("gru").metadata["training"]["epochs_run"] == 1
+    training = ModelStore(tmp_path).resolve("gru").metadata["training"]
+    assert training["epochs_run"] == 1
+    split = training["pumps"]
+    assert (len(split["train"]), len(split["validation"]), len(split["held_out"])) == (11, 7, 2)
 
 
 def test_pumpapi_train_gru_refuses_a_fleet_too_small_to_split(tmp_path):
-    result = CliRunner().invoke(train, ["gru", "--store", str(tmp_path), "--pumps", "3"])
+    result = CliRunner().invoke(train, ["gru", "--store", str(tmp_path), "--pumps", "2"])
     assert result.exit_code != 0 and "cannot give" in result.output
     assert ModelStore(tmp_path).versions("gru") == []
