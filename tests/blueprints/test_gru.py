@@ -222,10 +222,11 @@ def test_a_stopped_pump_is_answered_from_its_last_run(keras_db_app, database_url
     posted = client.post(PREDICT, json={"readings": last_run}).get_json()
     assert posted["indices"] == body["indices"]
     stopped_hour = [dict(zip(CHANNEL_NAMES, r, strict=True)) for r in pump.readings[-60:].tolist()]
-    assert (
-        client.post(PREDICT, json={"readings": stopped_hour}).get_json()["indices"]
-        != (body["indices"])
-    )
+    from_stopped_hour = client.post(PREDICT, json={"readings": stopped_hour}).get_json()
+    assert from_stopped_hour["indices"] != body["indices"]
+    # Each answer says whether the window it read ends with the engine running.
+    assert from_stopped_hour["meta"]["engine_running"] is False
+    assert meta["engine_running"] is True and posted["meta"]["engine_running"] is True
     # A running pump is answered from its latest readings, and says so.
     copy_fleet(database_url, [pump_history("MOTOBOMBA-008", 90, seed=8)])
     running = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-008").get_json()["meta"]

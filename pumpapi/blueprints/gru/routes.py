@@ -59,6 +59,7 @@ def _answer(
             "given_rows": assessment.given_rows,
             "padded_rows": assessment.padded_rows,
             "padding": PADDING,
+            "engine_running": bool(running(readings[-1])),
             "model_version": model.version.version,
         },
     }

@@ -107,6 +107,15 @@ class WindowMetaSchema(Schema):
     padding = fields.String(
         metadata={"description": "How the window was filled.", "example": PADDING}
     )
+    engine_running = fields.Boolean(
+        metadata={
+            "description": "Whether the window's last reading is of a running engine "
+            "(Eng_RPM ≥ 300). A stopped engine shows little of its health: from a stopped hour "
+            "the indices err about twice as much as from a running one (docs/window-models.md); "
+            "/machine/gru/predict answers a stopped pump from its last run.",
+            "example": True,
+        }
+    )
     model_version = fields.String(metadata={"description": "Version of the model that answered."})
 
 
