@@ -30,7 +30,7 @@ from pumpapi.models.gru import (
     INDICES,
     OK_FROM,
     WINDOW,
-    last_run_ends,
+    machine_windows,
     running,
     windows_ending,
 )
@@ -46,7 +46,7 @@ ATTENTION_RECALL_GOAL = 0.9
 @dataclass
 class FleetWindows:
     """At each evaluated reading: the window `/machine/gru/predict` answers from (n, 60, 8;
-    `last_run_ends`), the latest 60 readings as a client would post them (n, 60, 8), the true
+    `machine_windows`), the latest 60 readings as a client would post them (n, 60, 8), the true
     indices (n, 2) in 0–100, the pump (n,), and whether it was running (n,)."""
 
     inputs: np.ndarray
@@ -66,15 +66,14 @@ def fleet_windows(fleet: Sequence[Any], stride: int = STRIDE) -> FleetWindows:
     for number, history in enumerate(fleet):
         readings = np.asarray(history.readings, dtype=np.float64)
         ends = np.arange(WINDOW - 1, len(readings), stride)
-        # As the route decides: from Eng_RPM (the simulator's `running` is the same here).
-        is_running = running(readings)
-        inputs.append(windows_ending(readings, last_run_ends(is_running, ends)))
+        inputs.append(machine_windows(readings, ends))
         posted.append(windows_ending(readings, ends))
         truth.append(
             np.stack([history.lubrication_health[ends], history.hydraulic_health[ends]], axis=1)
         )
         pump.append(np.full(len(ends), number))
-        states.append(is_running[ends])
+        # As the route decides: from Eng_RPM (the simulator's `running` is the same here).
+        states.append(running(readings[ends]))
     return FleetWindows(*map(np.concatenate, (inputs, posted, truth, pump, states)))
 
 

@@ -58,6 +58,13 @@ def windows_ending(readings: np.ndarray, ends: np.ndarray, timesteps: int = WIND
     return np.asarray(readings)[np.asarray(ends)[:, np.newaxis] - np.arange(timesteps - 1, -1, -1)]
 
 
+def machine_windows(readings: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The window `/machine/gru/predict` answers from at each of `ends` of one pump's readings
+    (its latest WINDOW readings, or for a stopped pump the WINDOW ending at its last running
+    one): what training learns from and the evaluation scores."""
+    return windows_ending(readings, last_run_ends(running(readings), ends))
+
+
 def status_band(value: float) -> str:
     """`OK` if value ≥ 70, `ATENÇÃO` if 40 ≤ value < 70, `ALERTA` below 40."""
     if value >= OK_FROM:
@@ -96,7 +103,11 @@ class BandCalibration:
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> BandCalibration:
         """The version's `band_calibration` (identity for versions trained without one)."""
-        found = metadata.get("band_calibration") or {}
+        return cls.fitted(metadata.get("band_calibration") or {})
+
+    @classmethod
+    def fitted(cls, found: dict[str, Any]) -> BandCalibration:
+        """The map of fit_band_calibration's result (index -> {raw, served, …})."""
         return cls(
             {
                 name: (tuple(found[name]["raw"]), tuple(found[name]["served"]))

@@ -19,9 +19,7 @@ from pumpapi.models.gru import (
     OK_FROM,
     WINDOW,
     BandCalibration,
-    last_run_ends,
-    running,
-    windows_ending,
+    machine_windows,
 )
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore, ModelVersion
@@ -79,10 +77,9 @@ class Windows:
 
 def health_windows(fleet: Sequence[Any], stride: int) -> Windows:
     """At every `stride`-th reading of each pump, the window `/machine/gru/predict` answers
-    from (its latest 60 readings, or for a stopped pump the 60 ending at its last running
-    reading: `last_run_ends`), with the simulator's ground-truth lubrication and hydraulic
-    health at that reading (scaled to 0–1): the health of a stopped pump is the one it stopped
-    with, unless it was serviced meanwhile, and the target says so."""
+    from (`machine_windows`), with the simulator's ground-truth lubrication and hydraulic
+    health at that reading (scaled to 0–1): for a stopped pump, the health it stopped with
+    (health does not change while a pump stands)."""
     inputs, targets = [], []
     for pump in fleet:
         readings = np.asarray(pump.readings, dtype=np.float64)
@@ -90,8 +87,7 @@ def health_windows(fleet: Sequence[Any], stride: int) -> Windows:
         ends = np.arange(WINDOW - 1, len(readings), stride)
         # A stored fleet's indices are known only where inspections define them (NaN elsewhere).
         ends = ends[np.isfinite(health[ends]).all(axis=1)]
-        window_ends = last_run_ends(running(readings), ends)
-        inputs.append(windows_ending(readings, window_ends))
+        inputs.append(machine_windows(readings, ends))
         targets.append(health[ends])
     return Windows(np.concatenate(inputs), np.concatenate(targets).astype(np.float32))
 
@@ -332,9 +328,7 @@ def train_gru(
     # The band calibration is fitted on the validation pumps (which chose only the epoch).
     calibration = fit_band_calibration(network(validation) * 100.0, validation.targets * 100.0)
     network_test = network(test)
-    served_test = BandCalibration.from_metadata({"band_calibration": calibration}).apply(
-        network_test * 100.0
-    )
+    served_test = BandCalibration.fitted(calibration).apply(network_test * 100.0)
     metrics = {
         "held_out": {
             "mae": _mae(served_test / 100.0, test.targets),
