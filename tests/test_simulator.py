@@ -146,6 +146,31 @@ def test_health_is_within_0_and_100(fleet):
             assert truth.min() >= 0.0 and truth.max() <= 100.0
 
 
+def test_health_lost_to_faults_is_the_gap_no_reading_shows_closed(fleet):
+    """The oracle's ground truth: each index plus what faults took from it is the fresh state
+    less wear (92–100 at a service, minus at most a few points a week); faults take from the
+    index whose faults they are, and nothing when none is active."""
+    p = DEFAULT_PHYSICS
+    lost_any = False
+    for pump in fleet:
+        lost = pump.health_lost_to_faults()
+        assert lost.shape == (len(pump.readings), 2) and lost.min() >= 0.0
+        truth = np.stack([pump.lubrication_health, pump.hydraulic_health], axis=1)
+        rest = (truth + lost)[truth > 0.0]  # where the index is not clipped at 0
+        assert rest.max() <= p.fresh_health[1] + 1e-3
+        assert rest.min() >= p.fresh_health[0] - 40.0
+        severity = pump.fault_severity
+        for k, group in enumerate((LUBRICATION_FAULTS, HYDRAULIC_FAULTS)):
+            columns = [FAULT_KINDS.index(kind) for kind in group]
+            assert np.all((lost[:, k] > 0) == (severity[:, columns].sum(axis=1) > 0))
+        lost_any |= bool((lost > 10).any())
+    assert lost_any
+    with pytest.raises(ValueError, match="no fault severity"):
+        PumpHistory(
+            "hand-built", np.zeros(1), np.zeros((1, 8)), *[np.zeros(1)] * 3, [], []
+        ).health_lost_to_faults()
+
+
 def _only(kind: str | None) -> Physics:
     """Physics with a single fault kind, frequent and always progressing to failure."""
     rates = {k: (2.0 if k == kind else 0.0) for k in FAULT_KINDS}

@@ -23,6 +23,8 @@ FAULT_KINDS: tuple[str, ...] = ("oil_leak", "overheating", "cavitation", "chargi
 #: Faults that lower each health index (the charging fault lowers neither: it drains the battery).
 LUBRICATION_FAULTS: tuple[str, ...] = ("oil_leak", "overheating")
 HYDRAULIC_FAULTS: tuple[str, ...] = ("cavitation",)
+#: The faults of each health index, in (lubrication, hydraulic) order.
+INDEX_FAULTS: tuple[tuple[str, ...], ...] = (LUBRICATION_FAULTS, HYDRAULIC_FAULTS)
 
 #: Used when `start` is not given: a fixed instant, so that a seed alone fixes every reading.
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -167,6 +169,21 @@ class PumpHistory:
     failures: np.ndarray
     #: Battery state of charge in [0, 1] (ground truth behind Bat_V); None in hand-built histories.
     battery_charge: np.ndarray | None = None
+    #: Severity in [0, 1] of each fault kind (n, FAULT_KINDS order; float32) at every reading:
+    #: the ground truth an evaluation's oracle knows. None in hand-built histories.
+    fault_severity: np.ndarray | None = None
+
+    def health_lost_to_faults(self) -> np.ndarray:
+        """Points each index (lubrication, hydraulic; n, 2) has lost to faults at every reading:
+        100 × the summed severity of LUBRICATION_FAULTS / HYDRAULIC_FAULTS. The rest of the
+        gap to 100 is the fresh state and wear, which no reading shows."""
+        if self.fault_severity is None:
+            raise ValueError(f"{self.name}: no fault severity recorded")
+        kinds = [[FAULT_KINDS.index(k) for k in group] for group in INDEX_FAULTS]
+        return np.stack(
+            [100.0 * self.fault_severity[:, k].sum(axis=1, dtype=np.float64) for k in kinds],
+            axis=1,
+        )
 
     def steps_to_failure(self) -> np.ndarray:
         """Steps from each reading to the next failure event strictly after it; inf if none.
@@ -670,6 +687,7 @@ def simulate_pump(
         faults=faults,
         failures=failures[failures >= 0],
         battery_charge=sim.charge[burn:],
+        fault_severity=np.ascontiguousarray(sim.severity[:, burn:].T, dtype=np.float32),
     )
 
 

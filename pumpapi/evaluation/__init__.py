@@ -74,15 +74,18 @@ def evaluate(
     family: str,
     model,
     *,
-    pumps: int = fleets_module.DEFAULT_PUMPS,
+    pumps: int | None = None,
     steps: int = fleets_module.DEFAULT_STEPS,
     seed: int = fleets_module.DEFAULT_SEED,
     scenarios: Iterable[str] | None = None,
     resamples: int = DEFAULT_RESAMPLES,
 ) -> dict[str, Any]:
-    """Evaluate a loaded model of `family` on independent fleets; see the module's contract."""
+    """Evaluate a loaded model of `family` on independent fleets (`pumps` per scenario, by
+    default the family's `fleets.default_pumps`); see the module's contract."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; known: {list(FAMILIES)}")
+    if pumps is None:
+        pumps = fleets_module.default_pumps(family)
     names = fleets_module.scenario_names(scenarios)
     fleets_module.check_seed(seed, model.metadata, names)
     evaluator = importlib.import_module(f"pumpapi.evaluation.{family}")

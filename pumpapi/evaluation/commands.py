@@ -46,7 +46,12 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 @store_option
 @click.argument("family", type=click.Choice(["xgboost", "gru", "lstm"]))
 @click.argument("version", default="latest")
-@click.option("--pumps", default=60, show_default=True, help="Pumps per scenario fleet.")
+@click.option(
+    "--pumps",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Pumps per scenario fleet (default: 240 for gru, 60 for the others).",
+)
 @click.option("--steps", default=20_000, show_default=True, help="Readings per pump (1/minute).")
 @click.option(
     "--seed",
@@ -80,7 +85,7 @@ def evaluate_command(
     store_root: str,
     family: str,
     version: str,
-    pumps: int,
+    pumps: int | None,
     steps: int,
     seed: int | None,
     scenarios: tuple[str, ...],

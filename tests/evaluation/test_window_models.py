@@ -70,6 +70,41 @@ def test_gru_goals_are_stated_with_their_measurements(gru_result):
     assert all(isinstance(g["met"], bool) for g in goals.values())
 
 
+def test_the_oracle_is_a_ceiling_and_each_goal_it_bounds_shows_it(gru_result):
+    """Knowing every fault exactly beats every answer from the readings (the trivial ones and
+    the model), and the MAE and recall goals carry that ceiling beside their measurement."""
+    scenario = gru_result["scenarios"][fleets.IN_DISTRIBUTION]
+    baselines = scenario["baselines"]
+    for index in ("lubrificacao", "hidraulico"):
+        oracle = baselines["oracle_faults_known"][index]["mae"]["value"]
+        for other in (scenario["metrics"], baselines["constant"], baselines["oracle_served_bands"]):
+            assert oracle < other[index]["mae"]["value"], index
+    goals = {g["goal"]: g for g in gru_result["goals"]}
+    mae = goals["hidraulico: MAE ≤ 4.0"]["measured"]
+    assert mae["ceiling"] == baselines["oracle_faults_known"]["hidraulico"]["mae"]
+    recall = goals["lubrificacao: recall of ALERTA ≥ 0.8"]["measured"]
+    assert recall["ceiling"] == baselines["oracle_served_bands"]["lubrificacao"]["recall_alerta"]
+
+
+def test_stopped_windows_are_compared_with_running_ones_at_the_same_mix_of_health():
+    """Stopped windows erring exactly as running ones of the same health, but more often
+    degraded (failed pumps stand): the raw MAE says stopped is worse, the mix-adjusted one
+    says they are alike, and the goal is judged on the latter."""
+    truth = np.array([90.0] * 8 + [30.0] * 2 + [90.0] * 2 + [30.0] * 2)
+    running = np.array([True] * 10 + [False] * 4)
+    errors = np.where(truth < 50, 8.0, 2.0)
+    pump = np.arange(14) % 7
+    raw = errors[~running].mean()
+    adjusted = gru.at_running_mix(errors, truth, running, pump, 7)(np.ones(7))
+    assert raw == pytest.approx(5.0)
+    assert adjusted == pytest.approx(errors[running].mean()) == pytest.approx(3.2)
+    # A bin without running windows does not count; without stopped windows there is nothing.
+    only_degraded_stopped = gru.at_running_mix(
+        errors, np.r_[truth[:10], [10.0] * 4], running, pump, 7
+    )
+    assert np.isnan(only_degraded_stopped(np.ones(7)))
+
+
 def test_the_gru_card_tables_every_scenario_and_plots_predicted_against_true(gru_result, tmp_path):
     files = card.write(gru_result, tmp_path)
     text = (tmp_path / "models.md").read_text()
@@ -78,6 +113,8 @@ def test_the_gru_card_tables_every_scenario_and_plots_predicted_against_true(gru
     row = next(line for line in section.splitlines() if line.startswith("| in_distribution | hid"))
     assert card.fmt(measured) in row
     assert "Impossible windows" in section and "MAE, posted hour" in section
+    assert "stopped, at the running mix" in section and "oracle, faults known" in section
+    assert "Ceiling: the served bands with every fault known" in section
     plot = tmp_path / "models" / "gru-predicted-vs-true.png"
     assert plot in files and plot.read_bytes()[:4] == b"\x89PNG"
 
