@@ -19,6 +19,7 @@ from pumpapi.training.gru import (
     INDICES,
     MAX_FALSE_ALARMS,
     MAX_MAE_COST,
+    REJOIN,
     build_model,
     fit_band_calibration,
     health_windows,
@@ -91,6 +92,26 @@ def test_the_band_calibration_buys_recall_within_its_false_alarm_and_mae_budgets
         np.diff(BandCalibration.from_metadata({"band_calibration": fitted}).apply(grid), axis=0)
         >= 0
     ).all()
+
+
+def test_only_answers_near_a_moved_boundary_move():
+    """Above a moved boundary the map rejoins the identity (REJOIN): a healthy pump the
+    network rates 90 is served 90, not pulled down with the boundary; below the rejoin the
+    order is kept."""
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 100, (4000, 2))
+    network = np.clip(truth + 8 + rng.normal(0, 2, truth.shape), 0, 100)
+    fitted = fit_band_calibration(network, truth)
+    calibration = BandCalibration.from_metadata({"band_calibration": fitted})
+    for k, name in enumerate(INDICES):
+        raw, served = fitted[name]["raw"], fitted[name]["served"]
+        knot = raw[served.index(69.99)]
+        assert knot > 70  # the boundary moved...
+        rejoin = 70 + REJOIN * (knot - 70)
+        above = np.linspace(rejoin, 100, 50)[:, np.newaxis].repeat(2, axis=1)
+        assert calibration.apply(above)[:, k] == pytest.approx(above[:, k])  # ...far above: not
+        near = np.array([[knot - 0.5] * 2, [(knot + rejoin) / 2] * 2])
+        assert (calibration.apply(near)[:, k] < near[:, k]).all()  # near it: lowered
 
 
 def test_a_network_that_already_catches_the_bands_is_served_as_it_is():
