@@ -38,6 +38,25 @@ def test_xgboost_ranks_failures_better_than_the_logistic_regression(gate):
     assert auc > lr, (auc, lr)
 
 
+def test_a_tree_ensemble_on_the_same_features_is_measured_beside_the_auc_goal(gate):
+    """The ceiling estimate: an unconstrained tree ensemble fitted on the version's training
+    pumps, scored on the same rows; it ranks failures (well above chance) and the goal it
+    bounds carries it."""
+    trees = gate["baselines"]["tree_ensemble_same_features"]
+    assert 0.6 < trees["roc_auc"]["value"] <= 1.0
+    lo, hi = trees["roc_auc"]["ci"]
+    assert lo <= trees["roc_auc"]["value"] <= hi
+    goal = next(g for g in evaluator.goals({fleets.IN_DISTRIBUTION: gate}) if "+ 0.02" in g["goal"])
+    assert goal["measured"]["ceiling"] == trees["roc_auc"]
+
+
+def test_no_ceiling_for_a_version_not_trained_on_a_simulated_fleet():
+    class FromDatabase:
+        metadata = {"training_data": {"source": "database", "splits": {"train": {}}}}
+
+    assert evaluator.tree_ensemble_ceiling(FromDatabase(), seed=0) is None
+
+
 def test_probabilities_beat_the_base_rate(gate):
     assert gate["metrics"]["brier_skill"]["value"] > 0
 
