@@ -373,6 +373,13 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
     for name, s in scenarios.items():
         auc = s["metrics"]["roc_auc"]["value"]
         lr = s["baselines"]["logistic_regression"]["roc_auc"]["value"]
+        # The AUC goals' measurement, with the tree ensemble's AUC as their ceiling estimate.
+        trees = s["baselines"].get("tree_ensemble_same_features")
+        versus_lr = {
+            "roc_auc": auc,
+            "logistic_regression": lr,
+            **({"ceiling": trees["roc_auc"]} if trees else {}),
+        }
         windowed = s.get("window_model")
         if windowed is not None:
             w_auc = windowed["metrics"]["roc_auc"]["value"]
@@ -394,15 +401,7 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
                     "goal": "ROC-AUC >= logistic regression + 0.02",
                     "scenario": name,
                     "met": auc is not None and lr is not None and auc >= lr + 0.02,
-                    "measured": {
-                        "roc_auc": auc,
-                        "logistic_regression": lr,
-                        **(
-                            {"ceiling": s["baselines"]["tree_ensemble_same_features"]["roc_auc"]}
-                            if "tree_ensemble_same_features" in s["baselines"]
-                            else {}
-                        ),
-                    },
+                    "measured": versus_lr,
                 }
             )
             gap = s["metrics"]["reliability_max_gap"]["value"]
@@ -439,15 +438,7 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
                     "goal": "ROC-AUC not below logistic regression",
                     "scenario": name,
                     "met": auc is not None and lr is not None and auc >= lr,
-                    "measured": {
-                        "roc_auc": auc,
-                        "logistic_regression": lr,
-                        **(
-                            {"ceiling": s["baselines"]["tree_ensemble_same_features"]["roc_auc"]}
-                            if "tree_ensemble_same_features" in s["baselines"]
-                            else {}
-                        ),
-                    },
+                    "measured": versus_lr,
                 }
             )
     return found
