@@ -11,9 +11,10 @@ before the window (every 10th reading), the 90th percentile of the head coeffici
 (Recalque − Succao) / (rpm/1800)², of the oil-pressure coefficient Oil_P / (rpm/1800)^1.3 and of
 Oil_L, and the 10th percentile of Cool_T − 0.02 (rpm − 1500); the network reads the window's
 mean of the same four quantities minus the baseline, the baseline, and whether there is one.
-A quarter of the training windows go without it (a posted window has none).
+A quarter of the training windows go without it (a posted window has none); `baseline=0.5`
+drops half.
 
-    .venv/bin/python scripts/gru_pump_baseline_experiment.py control baseline
+    .venv/bin/python scripts/gru_pump_baseline_experiment.py control baseline baseline=0.5
 
 Measured 2026-12-04 (train: seed 42, 210 pumps × 30 days; test: seed 778, 240 pumps × 20,000
 readings; raw network outputs, no band calibration): control MAE 4.14 / 3.33 (lubrificacao /
@@ -131,7 +132,9 @@ def main(modes: list[str]) -> None:
         keras.utils.set_random_seed(42)
         model = build()
         n = len(noisy)
-        drop = np.ones(n, bool) if mode == "control" else rng.uniform(size=n) < 0.25
+        # "baseline=0.5": half the training windows without their baseline (default a quarter).
+        share = float(mode.split("=")[1]) if "=" in mode else 0.25
+        drop = np.ones(n, bool) if mode == "control" else rng.uniform(size=n) < share
         vdrop = np.ones(len(validation["inputs"]), bool) if mode == "control" else None
         model.fit(
             [scaled(noisy), block(train["pair"], mu, sd, drop)],
