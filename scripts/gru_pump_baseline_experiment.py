@@ -16,9 +16,8 @@ drops half.
 
     .venv/bin/python scripts/gru_pump_baseline_experiment.py control baseline baseline=0.5
 
-Measured 2026-12-04 (train: seed 42, 210 pumps × 30 days; test: seed 778, 240 pumps × 20,000
-readings; raw network outputs, no band calibration): control MAE 4.14 / 3.33 (lubrificacao /
-hidraulico); with the baseline 3.74 / 3.21; the same network without it 4.64 / 3.88.
+What it measured, and why the baseline is not served yet: docs/window-models.md ("What an
+hour cannot carry").
 """
 
 from __future__ import annotations

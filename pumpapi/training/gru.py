@@ -173,11 +173,10 @@ MAX_MAE_COST = 0.2
 MIN_BAND_WINDOWS = 20
 #: Above a moved boundary b (network output k served as b), the map rejoins the identity at
 #: b + REJOIN × (k − b): only answers near the boundary move. Stretching everything up to 100
-#: (versions before) moved every healthy answer down, which cost hidraulico 0.2 points of MAE
-#: on a development fleet (seed 778, 240 pumps: 3.67 → 3.45 with the same bands). The
-#: boundaries are chosen as before: letting the smaller cost of the rejoined map buy a further
-#: move took lubrificacao's ATENÇÃO boundary from 75 to 81 there, +0.13 MAE for +0.03 recall
-#: and 4.9 % false alarms, and its MAE above the window-statistics regressor's.
+#: (versions before) moved every healthy answer down. The boundaries are still chosen with
+#: that stretch's MAE cost: letting the rejoined map's smaller cost buy a further move traded
+#: MAE for recall past the window-statistics regressor (docs/window-models.md, "Band
+#: calibration").
 REJOIN = 2.0
 
 
