@@ -27,8 +27,8 @@ DEFAULT_SEED = 20_261_203
 #: a model against its baseline.
 DEFAULT_PUMPS = 60
 #: Families whose goals need more: the gru's degraded windows come from few pumps (a fault
-#: lasts days), so on 60 pumps one pump's plateau held a third of the ALERTA windows and the
-#: ALERTA recall's interval spanned 0.35–0.98. 240 pumps take ~35 s per scenario.
+#: lasts days), so on 60 one pump's plateau can hold a third of a band's windows
+#: (docs/window-models.md, "Why 240 pumps").
 FAMILY_PUMPS = {"gru": 240}
 #: Readings per pump (one a minute: ~14 days, past a full maintenance interval on most pumps).
 DEFAULT_STEPS = 20_000
