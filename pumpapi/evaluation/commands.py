@@ -37,7 +37,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         lines.append("\nGoals:")
         for goal in goals:
             mark = "met" if goal["met"] else "NOT MET"
-            lines.append(f"  [{mark:7}] {goal['scenario']}: {goal['goal']}")
+            shown = ", ".join(f"{k} {measured(v)}" for k, v in goal.get("measured", {}).items())
+            lines.append(f"  [{mark:7}] {goal['scenario']}: {goal['goal']} — {shown}")
     lines.append(f"\n({result['seconds']} s)")
     return lines
 

@@ -131,7 +131,8 @@ def tree_ensemble_ceiling(model, seed: int) -> Callable[[np.ndarray], np.ndarray
     same four features, fitted on the version's training pumps (simulated again from its
     metadata): an estimate of what one reading of those channels carries, beside which the
     served model's "+0.02 over logistic regression" goal is read. None when the version was
-    not trained on a simulated fleet."""
+    not trained on a simulated fleet. Simulated with the default physics, as the regression's
+    refit (`_refit_logistic`): the metadata records the seed and size, not the physics."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from pumpapi.devtools.simulator import simulate_fleet

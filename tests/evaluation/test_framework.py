@@ -110,3 +110,44 @@ def test_an_evaluation_is_recorded_in_the_metadata_and_shown_by_info(
     assert info["evaluation"]["scenarios"]["in_distribution"]["metrics"]["roc_auc"] == auc
     with pytest.raises(ValueError, match="trained on"):
         evaluation.evaluate("xgboost", model, seed=xgboost_trained.options.seed)
+
+
+def test_the_evaluate_command_prints_each_goal_with_its_measurement_and_records_it(
+    tmp_path, xgboost_trained
+):
+    """`pumpapi evaluate`: goals with what was measured (and the ceiling), `--json` for
+    machines, `--no-record` leaves the metadata alone, a training seed or a fleet of no pumps
+    is refused with a clear message."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from pumpapi.evaluation.commands import evaluate_command
+    from pumpapi.models.store import ModelStore
+
+    root = tmp_path / "models"
+    shutil.copytree(xgboost_trained.root, root)
+    args = ["xgboost", "--store", str(root), "--pumps", "6", "--steps", "3000", "--seed", "99"]
+    args += ["--scenario", "in_distribution", "--resamples", "20"]
+    runner = CliRunner()
+
+    as_json = runner.invoke(evaluate_command, [*args, "--json", "--no-record"])
+    assert as_json.exit_code == 0, as_json.output
+    result = json.loads(as_json.output)
+    assert result["fleets"]["pumps"] == 6 and "plots" not in result
+    assert "evaluation" not in ModelStore(root).resolve("xgboost").metadata
+
+    printed = runner.invoke(evaluate_command, args)
+    assert printed.exit_code == 0, printed.output
+    goal = next(line for line in printed.output.splitlines() if "+ 0.02" in line)
+    assert "roc_auc" in goal and "logistic_regression" in goal and "ceiling" in goal
+    assert ModelStore(root).resolve("xgboost").metadata["evaluation"]["fleets"]["seed"] == 99
+
+    trained_seed = str(xgboost_trained.options.seed)
+    refused = runner.invoke(
+        evaluate_command, ["xgboost", "--store", str(root), "--seed", trained_seed]
+    )
+    assert refused.exit_code != 0 and "trained on" in refused.output
+    empty = runner.invoke(evaluate_command, ["xgboost", "--store", str(root), "--pumps", "0"])
+    assert empty.exit_code == 2 and "--pumps" in empty.output
