@@ -117,7 +117,11 @@ class TrainingRangeWarningSchema(Schema):
             "description": "`OUT_OF_TRAINING_RANGE`: a value outside the training data. gru "
             "only, `BEYOND_HEALTHY_WINDOWS`: the window's mean of `field` lies beyond every "
             "training window rated OK on `index` (`value` is that mean, `trained_range` the "
-            "healthy windows' range of it); that index is answered at most 69.99 (ATENÇÃO).",
+            "healthy windows' range of it); that index is answered at most 69.99 (ATENÇÃO). "
+            "gru only, `ENGINE_STOPPED`: the window ends with the engine stopped (`field` "
+            "Eng_RPM, `value` its last reading), which few training windows did "
+            "(`trained_share`); a stopped hour shows little of health, and "
+            "`/machine/gru/predict` answers a stopped pump from its last running hour.",
             "example": "OUT_OF_TRAINING_RANGE",
         }
     )
@@ -133,6 +137,13 @@ class TrainingRangeWarningSchema(Schema):
             "description": "[smallest, largest] value of this input in the training data.",
             "example": [0.0, 7.1],
         },
+    )
+    trained_share = fields.Float(
+        metadata={
+            "description": "gru, `ENGINE_STOPPED` only: the share of training windows that "
+            "ended with the engine stopped.",
+            "example": 0.004,
+        }
     )
     index = fields.String(
         metadata={

@@ -31,6 +31,11 @@ PADDING = "repeat-oldest"
 UNSEEN_INPUT_CEILING = OK_FROM - 0.01
 #: The warning of a window capped because no healthy training window looked like it.
 BEYOND_HEALTHY_WINDOWS = "BEYOND_HEALTHY_WINDOWS"
+#: The warning of a window that ends with the engine stopped, for versions trained on the
+#: windows `/machine/gru/predict` reads (a stopped pump's last running hour): few of their
+#: training windows end stopped (`stopped_window_share`), and a stopped hour shows little of
+#: health. The indices are answered, not capped: a stopped pump is not a degraded one.
+ENGINE_STOPPED = "ENGINE_STOPPED"
 
 
 #: Engine speed from which a reading is of a running pump (idle is 750–850 rpm; a stopped
@@ -165,6 +170,8 @@ class HealthIndexModel(KerasFamilyModel):
         self.scaler = scaler
         self.trained = TrainedRanges.from_metadata(meta)
         self.calibration = BandCalibration.from_metadata(meta)
+        #: Share of training windows ending with the engine stopped (None: not recorded).
+        self.stopped_share: float | None = meta.get("stopped_window_share")
         self.healthy_means = {
             name: (np.array(bounds["low"]), np.array(bounds["high"]))
             for name, bounds in (meta.get("healthy_window_means") or {}).items()
@@ -253,6 +260,15 @@ class HealthIndexModel(KerasFamilyModel):
         # A channel outside the training data is warned about once, as that.
         warned = {w["field"] for w in warnings}
         warnings += [w for w in self.healthy_warnings(window) if w["field"] not in warned]
+        if self.stopped_share is not None and not running(window[-1]):
+            warnings.append(
+                {
+                    "code": ENGINE_STOPPED,
+                    "field": CHANNEL_NAMES[_RPM],
+                    "value": round(float(window[-1, _RPM]), 4),
+                    "trained_share": self.stopped_share,
+                }
+            )
         indices = {name: round(float(v), 2) for name, v in zip(INDICES, values, strict=True)}
         return HealthAssessment(
             indices=indices,
@@ -286,4 +302,5 @@ class HealthIndexModel(KerasFamilyModel):
                 for name, (raw, served) in self.calibration.knots.items()
             }
             or None,
+            "stopped_window_share": self.stopped_share,
         }

@@ -20,6 +20,7 @@ from pumpapi.models.gru import (
     WINDOW,
     BandCalibration,
     machine_windows,
+    running,
 )
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore, ModelVersion
@@ -392,6 +393,9 @@ def train_gru(
             # Per index, each channel's window means among the training windows rated OK:
             # a window beyond them is answered at most ATENÇÃO (HealthIndexModel.indices).
             "healthy_window_means": healthy_window_means(train),
+            # Few training windows end stopped (pumps that had not run yet): a posted window
+            # that does is answered with an ENGINE_STOPPED warning (HealthIndexModel.assess).
+            "stopped_window_share": round(float((~running(train.inputs[:, -1])).mean()), 4),
             "metrics": metrics,
             "training": run_record(split, (train, validation, test), fit, started, config),
         },

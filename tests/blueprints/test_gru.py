@@ -227,6 +227,16 @@ def test_a_stopped_pump_is_answered_from_its_last_run(keras_db_app, database_url
     # Each answer says whether the window it read ends with the engine running.
     assert from_stopped_hour["meta"]["engine_running"] is False
     assert meta["engine_running"] is True and posted["meta"]["engine_running"] is True
+    # The stopped hour is answered, and warned about: few training windows ended stopped.
+    share = client.get("/model/gru/info").get_json()["model_info"]["stopped_window_share"]
+    assert {
+        "code": "ENGINE_STOPPED",
+        "field": "Eng_RPM",
+        "value": 0.0,
+        "trained_share": share,
+    } in from_stopped_hour["warnings"]
+    assert 0.0 <= share < 0.05
+    assert all(w["code"] != "ENGINE_STOPPED" for w in body["warnings"] + posted["warnings"])
     # A running pump is answered from its latest readings, and says so.
     copy_fleet(database_url, [pump_history("MOTOBOMBA-008", 90, seed=8)])
     running = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-008").get_json()["meta"]

@@ -330,3 +330,31 @@ def test_the_network_sees_out_of_range_values_clipped_to_the_training_range(kera
     at_edge = window.copy()
     at_edge[:, 4] = model.scaler.data_max[4]
     assert np.allclose(model.scores(beyond[np.newaxis]), model.scores(at_edge[np.newaxis]))
+
+
+def test_a_window_ending_stopped_is_answered_with_a_warning_only_when_the_version_knows(
+    keras_trained,
+):
+    """ENGINE_STOPPED: the version's share of training windows that ended stopped is recorded
+    at training; a window whose last reading is stopped carries it (indices answered, not
+    capped), a running one does not, and a version without the record warns of nothing."""
+    model = loaded(keras_trained.store)
+    model.runner = FixedScores(0.95, 0.95)
+    model.healthy_means = {}
+    share = keras_trained.gru.metadata["stopped_window_share"]
+    assert model.stopped_share == share and 0.0 <= share < 0.05
+    window = trained_windows(model, 1)[0]
+    rpm = CHANNEL_NAMES.index("Eng_RPM")
+    window[:, rpm] = 1500.0
+    assert all(w["code"] != "ENGINE_STOPPED" for w in model.assess(window).warnings)
+    window[-5:, rpm] = 0.0
+    stopped = model.assess(window)
+    assert {
+        "code": "ENGINE_STOPPED",
+        "field": "Eng_RPM",
+        "value": 0.0,
+        "trained_share": share,
+    } in stopped.warnings
+    assert stopped.status == {"lubrificacao": "OK", "hidraulico": "OK"}
+    model.stopped_share = None  # a version trained before the share was recorded
+    assert all(w["code"] != "ENGINE_STOPPED" for w in model.assess(window).warnings)

@@ -256,6 +256,15 @@ class HealthModelInfoSchema(Schema):
             "trained without one."
         },
     )
+    stopped_window_share = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "Share of the training windows that ended with the engine stopped: "
+            "a posted window that does is answered with an `ENGINE_STOPPED` warning; null for "
+            "versions that did not record it (no such warning).",
+            "example": 0.004,
+        },
+    )
     evaluation = evaluation_field("gru")
 
 
