@@ -188,10 +188,11 @@ class HealthIndexModel(KerasFamilyModel):
         scaled = np.clip(self.scaler.transform(windows), *self.scaler.feature_range)
         return self.runner(scaled.astype(np.float32))
 
-    def indices(self, windows: np.ndarray) -> np.ndarray:
+    def indices(self, windows: np.ndarray, beyond: np.ndarray | None = None) -> np.ndarray:
         """The served indices (0–100, unrounded), shape (batch, 2), of full windows
         (batch, 60, 8): the network's through the version's band calibration, capped at
-        UNSEEN_INPUT_CEILING for a window with any value outside the training data (what
+        UNSEEN_INPUT_CEILING for a window with any value outside the training data or beyond
+        the healthy windows (`_beyond_healthy`, computed here unless given as `beyond`; what
         `assess` answers; the evaluation scores this)."""
         windows = np.asarray(windows, dtype=np.float64)
         values = self.calibration.apply(
@@ -207,7 +208,9 @@ class HealthIndexModel(KerasFamilyModel):
             unseen = ((windows < low) | (windows > high)).any(axis=(1, 2))
             values[unseen] = np.minimum(values[unseen], UNSEEN_INPUT_CEILING)
         # A window whose channel means no training window rated OK ever showed: not OK either.
-        unlike = self._beyond_healthy(windows).any(axis=2)
+        if beyond is None:
+            beyond = self._beyond_healthy(windows)
+        unlike = beyond.any(axis=2)
         return np.where(unlike, np.minimum(values, UNSEEN_INPUT_CEILING), values)
 
     def _beyond_healthy(self, windows: np.ndarray) -> np.ndarray:
@@ -221,11 +224,11 @@ class HealthIndexModel(KerasFamilyModel):
                 out[:, k] = (means < low) | (means > high)
         return out
 
-    def healthy_warnings(self, window: np.ndarray) -> list[dict[str, Any]]:
-        """`BEYOND_HEALTHY_WINDOWS` warnings of one full window (60, 8): per index and channel
-        whose window mean lies beyond what the training windows rated OK showed (that index is
-        answered at most UNSEEN_INPUT_CEILING), with the mean and that healthy range."""
-        beyond = self._beyond_healthy(window[np.newaxis])[0]
+    def healthy_warnings(self, window: np.ndarray, beyond: np.ndarray) -> list[dict[str, Any]]:
+        """`BEYOND_HEALTHY_WINDOWS` warnings of one full window (60, 8) whose `_beyond_healthy`
+        is `beyond` (index, channel): per index and channel whose window mean lies beyond what
+        the training windows rated OK showed (that index is answered at most
+        UNSEEN_INPUT_CEILING), with the mean and that healthy range."""
         means = window.mean(axis=0)
         return [
             {
@@ -255,11 +258,13 @@ class HealthIndexModel(KerasFamilyModel):
                 f"{list(CHANNEL_NAMES)}."
             )
         window, padded = pad_window(readings)
-        values = self.indices(window[np.newaxis])[0]
+        beyond = self._beyond_healthy(window[np.newaxis])  # for the cap and its warnings
+        values = self.indices(window[np.newaxis], beyond)[0]
         warnings = self.trained.columns_warnings(window, CHANNEL_NAMES)
         # A channel outside the training data is warned about once, as that.
         warned = {w["field"] for w in warnings}
-        warnings += [w for w in self.healthy_warnings(window) if w["field"] not in warned]
+        healthy = self.healthy_warnings(window, beyond[0])
+        warnings += [w for w in healthy if w["field"] not in warned]
         if self.stopped_share is not None and not running(window[-1]):
             warnings.append(
                 {
