@@ -187,7 +187,7 @@ def _stretch(raw: list[float], served: list[float], bound: float, knot: float, c
     below `ceiling` (the next band's boundary) — or no move at all if `knot` is `bound`."""
     if knot <= bound:
         return [*raw, bound], [*served, bound]
-    rejoin = bound + REJOIN * (knot - bound)
+    rejoin = round(bound + REJOIN * (knot - bound), 3)
     if rejoin < ceiling:
         return [*raw, knot, rejoin], [*served, bound - 0.01, rejoin]
     return [*raw, knot], [*served, bound - 0.01]
@@ -218,8 +218,7 @@ def fit_band_calibration(predicted: np.ndarray, truth: np.ndarray) -> dict[str, 
                 # bands are the ones that budget always chose, and the served map only moves
                 # fewer answers than that stretch did.
                 for candidate in np.linspace(upper, bound, 41):
-                    xs, ys = [*raw, float(candidate)], [*served, bound]
-                    trial = np.interp(network, [*xs, 100.0], [*ys, 100.0])
+                    trial = np.interp(network, [*raw, candidate, 100.0], [*served, bound, 100.0])
                     if np.abs(trial - true).mean() - np.abs(network - true).mean() <= (
                         MAX_MAE_COST
                     ):
@@ -228,7 +227,6 @@ def fit_band_calibration(predicted: np.ndarray, truth: np.ndarray) -> dict[str, 
             if knot <= raw[-1]:  # keep the map increasing: this band stays as it is
                 knot = bound
             raw, served = _stretch(raw, served, bound, round(knot, 3), ceiling)
-            raw, served = [round(x, 3) for x in raw], [round(y, 3) for y in served]
             mapped = np.interp(network, raw + [100.0], served + [100.0])
             bands[f"below_{bound:g}"] = {
                 "windows": int(below.sum()),
