@@ -20,7 +20,7 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -45,7 +45,7 @@ class WindowRunner(Protocol):
 
     backend: str
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+    def __call__(self, batch: np.ndarray, *more: np.ndarray) -> np.ndarray: ...
 
 
 class LiteRTRunner:
@@ -53,13 +53,16 @@ class LiteRTRunner:
 
     backend = "litert"
 
-    def __init__(self, content: bytes, num_threads: int = 1):
+    def __init__(
+        self, content: bytes, num_threads: int = 1, input_names: Sequence[str] = ("readings",)
+    ):
         self._content = content
         self._num_threads = num_threads
+        self._input_names = tuple(input_names)
         self._local = threading.local()
 
     def _interpreter(self) -> list[Any]:
-        """[pid, interpreter, input index, output index, input shape] of this thread."""
+        """[pid, interpreter, input indices, output index, input shapes] of this thread."""
         state = getattr(self._local, "state", None)
         # A thread-local copied by fork() belongs to the parent: rebuild in the child.
         if state is None or state[0] != os.getpid():
@@ -67,28 +70,36 @@ class LiteRTRunner:
 
             interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
             interpreter.allocate_tensors()
-            details = interpreter.get_input_details()[0]
+            details = interpreter.get_input_details()
+            if len(details) > 1:  # in the Keras model's order of inputs (their names)
+                details = [
+                    next(d for d in details if d["name"].split(":")[0].endswith(name))
+                    for name in self._input_names
+                ]
             state = [
                 os.getpid(),
                 interpreter,
-                details["index"],
+                [d["index"] for d in details],
                 interpreter.get_output_details()[0]["index"],
-                tuple(details["shape"]),
+                [tuple(d["shape"]) for d in details],
             ]
             self._local.state = state
         return state
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray, *more: np.ndarray) -> np.ndarray:
+        """The outputs for a batch of windows (and of the model's further inputs, if any)."""
         state = self._interpreter()
-        _, interpreter, input_index, output_index, shape = state
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        # The input shape is kept rather than asked of the interpreter (get_input_details
+        _, interpreter, input_indices, output_index, shapes = state
+        batches = [np.ascontiguousarray(b, dtype=np.float32) for b in (batch, *more)]
+        # The input shapes are kept rather than asked of the interpreter (get_input_details
         # builds a dict of every detail on every call).
-        if shape != batch.shape:
-            interpreter.resize_tensor_input(input_index, batch.shape, strict=True)
+        if any(s != b.shape for s, b in zip(shapes, batches, strict=True)):
+            for index, b in zip(input_indices, batches, strict=True):
+                interpreter.resize_tensor_input(index, b.shape, strict=True)
             interpreter.allocate_tensors()
-            state[4] = batch.shape
-        interpreter.set_tensor(input_index, batch)
+            state[4] = [b.shape for b in batches]
+        for index, b in zip(input_indices, batches, strict=True):
+            interpreter.set_tensor(index, b)
         interpreter.invoke()
         # get_tensor copies; the interpreter's buffer is reused by the next call.
         return interpreter.get_tensor(output_index)
@@ -124,39 +135,52 @@ class KerasRunner:
         import keras
 
         model = keras.models.load_model(self._path, compile=False)
-        signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+        signature = [tf.TensorSpec((None, *shape[1:]), tf.float32) for shape in shapes]
         # predict() and predict_on_batch cost milliseconds per window; a traced, XLA-compiled
         # function with a fixed signature a fraction of one (bench/notes.md).
         function = tf.function(
-            lambda x: model(x, training=False), input_signature=[signature], jit_compile=True
+            lambda *x: model(list(x) if len(x) > 1 else x[0], training=False),
+            input_signature=signature,
+            jit_compile=True,
         )
         log.info("keras model %s loaded in process %d", self._path, os.getpid())
         return function
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray, *more: np.ndarray) -> np.ndarray:
         function = self._compiled()
-        return function(np.ascontiguousarray(batch, dtype=np.float32)).numpy()
+        return function(
+            *(np.ascontiguousarray(b, dtype=np.float32) for b in (batch, *more))
+        ).numpy()
 
 
-def runner_for(version: ModelVersion, config: Mapping[str, Any]) -> WindowRunner:
-    """The runner of a stored Keras-family version for the configured `TF_BACKEND`.
+def runner_for(
+    version: ModelVersion,
+    config: Mapping[str, Any],
+    artifacts: Mapping[str, Any] | None = None,
+    input_names: Sequence[str] = ("readings",),
+) -> WindowRunner:
+    """The runner of a stored Keras-family version for the configured `TF_BACKEND`: of its
+    network (`artifacts` of its metadata), or of another one it carries (`artifacts` given,
+    with the Keras model's `input_names` in order).
 
     Reads the LiteRT artifact into memory now (the master's copy is shared by the workers); the
     `tensorflow` backend only notes where the Keras model is.
     """
     backend = config.get("TF_BACKEND", "litert")
     threads = int(config.get("PREDICT_THREADS", 1))
+    found = version.metadata if artifacts is None else artifacts
     if backend == "litert":
-        name = version.metadata.get("artifacts", {}).get("litert")
+        name = found.get("artifacts", {}).get("litert")
         if not name:
-            reason = version.metadata.get("litert_error", "no LiteRT artifact was written")
+            reason = found.get("litert_error", "no LiteRT artifact was written")
             raise RuntimeError(
                 f"{version.family} version {version.version} has no LiteRT artifact ({reason}); "
                 "serve it with PUMPAPI_TF_BACKEND=tensorflow"
             )
-        return LiteRTRunner(version.file(name).read_bytes(), num_threads=threads)
+        return LiteRTRunner(version.file(name).read_bytes(), threads, input_names)
     if backend == "tensorflow":
-        return KerasRunner(version.file(version.metadata["artifacts"]["keras"]), threads)
+        return KerasRunner(version.file(found["artifacts"]["keras"]), threads)
     raise ValueError(f"TF_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
 
 
@@ -254,21 +278,28 @@ def convert_keras(model: Any) -> bytes:
         return converter.convert()
 
 
-def write_keras_artifacts(draft: Draft, model: Any, check_windows: np.ndarray) -> dict[str, Any]:
-    """Save `model` as `model.keras` and `model.tflite` in the draft; return their metadata.
+def write_keras_artifacts(
+    draft: Draft,
+    model: Any,
+    check_windows: np.ndarray | Sequence[np.ndarray],
+    names: tuple[str, str] = (KERAS_FILE, LITERT_FILE),
+) -> dict[str, Any]:
+    """Save `model` as `names` (`model.keras` and `model.tflite`) in the draft; return their
+    metadata.
 
-    The LiteRT artifact is run on `check_windows` and compared with Keras: beyond
-    CONVERSION_TOLERANCE training fails rather than publish a model that answers differently.
-    A model that cannot be converted is still published, without `model.tflite`, and records
-    why (it can be served with the `tensorflow` backend).
+    The LiteRT artifact is run on `check_windows` (a list for a model of several inputs) and
+    compared with Keras: beyond CONVERSION_TOLERANCE training fails rather than publish a model
+    that answers differently. A model that cannot be converted is still published, without its
+    LiteRT file, and records why (it can be served with the `tensorflow` backend).
     """
-    model.save(draft.file(KERAS_FILE))
+    keras_file, litert_file = names
+    model.save(draft.file(keras_file))
     meta: dict[str, Any] = {
         "model_type": type(model).__name__,
         "library": "tensorflow.keras",
         "input_shape": list(model.input_shape),
         "output_shape": list(model.output_shape),
-        "artifacts": {"keras": KERAS_FILE, "litert": None},
+        "artifacts": {"keras": keras_file, "litert": None},
     }
     try:
         content = convert_keras(model)
@@ -276,15 +307,17 @@ def write_keras_artifacts(draft: Draft, model: Any, check_windows: np.ndarray) -
         log.warning("LiteRT conversion failed, publishing the Keras model only: %s", exc)
         meta["litert_error"] = f"{type(exc).__name__}: {exc}"
         return meta
-    expected = np.asarray(model.predict_on_batch(check_windows.astype(np.float32)))
-    served = LiteRTRunner(content)(check_windows)
+    inputs = [check_windows] if isinstance(check_windows, np.ndarray) else list(check_windows)
+    inputs = [np.asarray(i, dtype=np.float32) for i in inputs]
+    expected = np.asarray(model.predict_on_batch(inputs if len(inputs) > 1 else inputs[0]))
+    served = LiteRTRunner(content, input_names=[i.name for i in model.inputs])(*inputs)
     difference = float(np.max(np.abs(served - expected)))
     if difference > CONVERSION_TOLERANCE:
         raise RuntimeError(
             f"the LiteRT artifact differs from the Keras model by {difference:.2e} "
             f"(tolerance {CONVERSION_TOLERANCE:.0e}); not publishing it"
         )
-    draft.file(LITERT_FILE).write_bytes(content)
-    meta["artifacts"]["litert"] = LITERT_FILE
-    meta["litert_check"] = {"windows": len(check_windows), "max_abs_diff": difference}
+    draft.file(litert_file).write_bytes(content)
+    meta["artifacts"]["litert"] = litert_file
+    meta["litert_check"] = {"windows": len(inputs[0]), "max_abs_diff": difference}
     return meta

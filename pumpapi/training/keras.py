@@ -230,13 +230,24 @@ def publish(
     check_windows: np.ndarray,
     metadata: Mapping[str, Any],
     texts: Mapping[str, str] | None = None,
+    companions: Mapping[str, tuple[Any, list[np.ndarray]]] | None = None,
 ) -> ModelVersion:
     """Publish `model` (Keras and LiteRT, checked on `check_windows`) as a new version of
-    `family`, with the text files `texts` (name -> content) and `metadata` after the artifacts'."""
+    `family`, with the text files `texts` (name -> content) and `metadata` after the artifacts'.
+
+    `companions` are further networks the version carries (key -> (model, check inputs)):
+    each written as `<key>.keras` and `<key>.tflite`, its artifacts' record added to
+    `metadata[key]`."""
     with store.new_version(family) as draft:
         for name, content in (texts or {}).items():
             draft.file(name).write_text(content)
         artifacts = write_keras_artifacts(draft, model, check_windows)
         draft.metadata.update({**artifacts, **metadata})
+        for key, (companion, check) in (companions or {}).items():
+            names = (f"{key}.keras", f"{key}.tflite")
+            draft.metadata[key] = {
+                **draft.metadata.get(key, {}),
+                **write_keras_artifacts(draft, companion, check, names),
+            }
     # As a server will read it: metadata.json, with the files' checksums.
     return store.resolve(family, draft.version)
