@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pumpapi.channels import CHANNEL_COLUMNS, CHANNEL_NAMES, MACHINE_NAME_MAX_LENGTH
+from pumpapi.db.baselines import BaselineCache
 from pumpapi.db.connection import (
     CircuitBreaker,
     describe,
@@ -30,6 +31,7 @@ from pumpapi.db.connection import (
 )
 from pumpapi.db.schema import migrations
 from pumpapi.errors import DatabaseUnavailable, InvalidInput, MachineNotFound
+from pumpapi.models.baseline import LoadNormalisation
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +275,7 @@ class TelemetryStore:
         self._addresses: list | None = None
         names = [name for name, _ in migrations()]
         self.expected_schema: str | None = names[-1] if names else None
+        self._baselines = BaselineCache()
 
     # -- pool lifecycle ------------------------------------------------------------------------
 
@@ -564,6 +567,20 @@ class TelemetryStore:
         params = {"steps": int(steps), "running_rpm": float(running_rpm), "machines": machines}
         found = self._numbers_by_pump(LAST_RUN_WINDOWS_SQL, params)
         return {name: Window(name, times, values) for name, (times, values) in found.items()}
+
+    def pump_baselines(
+        self, normalisation: LoadNormalisation, starts: Mapping[str, dt.datetime]
+    ) -> dict[str, np.ndarray | None]:
+        """Each named pump's baseline (pumpapi.models.baseline: 4 values, None without enough
+        at-load readings) for a window starting at its start, in one query for the pumps this
+        process has not kept (pumpapi.db.baselines)."""
+        for name in starts:
+            _checked_machine(name)
+        return self._baselines.get(
+            lambda query, params: self.run(lambda conn: conn.execute(query, params).fetchall()),
+            normalisation,
+            starts,
+        )
 
     def readings_at(
         self, points: list[dt.datetime], within: dt.timedelta

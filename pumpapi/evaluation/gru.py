@@ -25,12 +25,13 @@ import numpy as np
 
 from pumpapi.channels import CHANNEL_NAMES, CHANNELS
 from pumpapi.evaluation import stats
+from pumpapi.models.baseline import LoadNormalisation
 from pumpapi.models.gru import (
     ATTENTION_FROM,
     INDICES,
     OK_FROM,
     WINDOW,
-    machine_windows,
+    machine_inputs,
     running,
     windows_ending,
 )
@@ -57,19 +58,27 @@ class FleetWindows:
     pump: np.ndarray
     running: np.ndarray
     lost_to_faults: np.ndarray | None = None
+    #: The pump's baseline at each machine window's start (n, 4; NaN rows without one;
+    #: pumpapi.models.baseline), for a version with a baseline network; else None.
+    baselines: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
 
 
-def fleet_windows(fleet: Sequence[Any], stride: int = STRIDE) -> FleetWindows:
+def fleet_windows(
+    fleet: Sequence[Any], stride: int = STRIDE, normalisation: LoadNormalisation | None = None
+) -> FleetWindows:
     """Every `stride`-th reading of each pump (from the first full window), with both windows,
-    its true health, running state and (when known) the health lost to faults."""
-    inputs, posted, truth, pump, states, lost = [], [], [], [], [], []
+    its true health, running state, (when known) the health lost to faults, and (with a
+    `normalisation`) the pump's baseline at the machine window's start."""
+    inputs, posted, truth, pump, states, lost, baselines = [], [], [], [], [], [], []
     for number, history in enumerate(fleet):
         readings = np.asarray(history.readings, dtype=np.float64)
         ends = np.arange(WINDOW - 1, len(readings), stride)
-        inputs.append(machine_windows(readings, ends))
+        window, baseline = machine_inputs(readings, ends, normalisation)
+        inputs.append(window)
+        baselines.append(baseline)
         posted.append(windows_ending(readings, ends))
         truth.append(
             np.stack([history.lubrication_health[ends], history.hydraulic_health[ends]], axis=1)
@@ -80,7 +89,11 @@ def fleet_windows(fleet: Sequence[Any], stride: int = STRIDE) -> FleetWindows:
         if getattr(history, "fault_severity", None) is not None:
             lost.append(history.health_lost_to_faults()[ends])
     arrays = map(np.concatenate, (inputs, posted, truth, pump, states))
-    return FleetWindows(*arrays, np.concatenate(lost) if len(lost) == len(fleet) else None)
+    return FleetWindows(
+        *arrays,
+        np.concatenate(lost) if len(lost) == len(fleet) else None,
+        np.concatenate(baselines) if normalisation is not None else None,
+    )
 
 
 def window_statistics(inputs: np.ndarray) -> np.ndarray:
@@ -275,10 +288,21 @@ def evaluate(
     results: dict[str, Any] = {}
     goals: list[dict[str, Any]] = []
     plots: dict[str, Any] = {}
+    extended = getattr(model, "baseline", None)
     for scenario in scenarios:
-        data = fleet_windows(fleets(scenario), stride)
-        predicted = _batched(model.indices, data.inputs)
+        data = fleet_windows(
+            fleets(scenario), stride, extended.normalisation if extended is not None else None
+        )
+        predicted = _batched(model.indices, data.inputs, data.baselines)
         ours = score(predicted, data, resamples=resamples, seed=seed)
+        without = None
+        if extended is not None:  # the same windows answered by the network alone
+            alone = _batched(model.indices, data.inputs)
+            alone = score(alone, data, resamples=resamples, seed=seed)
+            without = {name: {"mae": alone[name]["mae"]} for name in INDICES}
+            without["answered_with_baseline"] = round(
+                float(model.with_baseline(data.inputs, data.baselines).mean()), 4
+            )
         # What /model/gru/predict answers for the latest hour as posted (stopped: little shows).
         posted = score(_batched(model.indices, data.posted), data, resamples=resamples, seed=seed)
         theirs = {
@@ -303,6 +327,9 @@ def evaluate(
                 for name in INDICES
             },
             "baselines": theirs,
+            # For a version with a baseline network: the machine windows without the pump's
+            # baseline (what its network alone answers), and the share answered with one.
+            "without_pump_baseline": without,
         }
         if scenario == scenarios[0]:
             keep = np.random.default_rng(seed).choice(
@@ -395,10 +422,21 @@ def _ceiling(metric: str, oracle: dict[str, Any]) -> dict[str, Any]:
 
 
 def _batched(
-    indices: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, size: int = 4096
+    indices: Callable[..., np.ndarray],
+    inputs: np.ndarray,
+    baselines: np.ndarray | None = None,
+    size: int = 4096,
 ) -> np.ndarray:
+    """`indices` of `inputs` (with their `baselines`, if any) in batches of `size`."""
     return np.concatenate(
-        [np.asarray(indices(inputs[i : i + size])) for i in range(0, len(inputs), size)]
+        [
+            np.asarray(
+                indices(inputs[i : i + size])
+                if baselines is None
+                else indices(inputs[i : i + size], baselines=baselines[i : i + size])
+            )
+            for i in range(0, len(inputs), size)
+        ]
     )
 
 

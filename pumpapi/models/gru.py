@@ -10,7 +10,8 @@ import numpy as np
 
 from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.errors import InvalidInput
-from pumpapi.models.litert import KerasFamilyModel
+from pumpapi.models.baseline import LoadNormalisation, PumpBaseline
+from pumpapi.models.litert import KerasFamilyModel, WindowRunner, runner_for
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.support import TrainedRanges
 
@@ -67,7 +68,20 @@ def machine_windows(readings: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The window `/machine/gru/predict` answers from at each of `ends` of one pump's readings
     (its latest WINDOW readings, or for a stopped pump the WINDOW ending at its last running
     one): what training learns from and the evaluation scores."""
-    return windows_ending(readings, last_run_ends(running(readings), ends))
+    return machine_inputs(readings, ends, None)[0]
+
+
+def machine_inputs(
+    readings: np.ndarray, ends: np.ndarray, normalisation: LoadNormalisation | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`machine_windows`, and with a `normalisation` the pump's baseline at each window's
+    start (len(ends), 4; NaN rows without one), as `/machine/gru/predict` reads it."""
+    readings = np.asarray(readings, dtype=np.float64)
+    answered = last_run_ends(running(readings), ends)
+    baselines = None
+    if normalisation is not None:
+        baselines = normalisation.at_window_starts(readings, answered - WINDOW + 1)
+    return windows_ending(readings, answered), baselines
 
 
 def status_band(value: float) -> str:
@@ -141,6 +155,8 @@ class HealthAssessment:
     padded_rows: int
     #: Channels outside the training data (pumpapi.models.support); empty for a normal window.
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether the pump's baseline was read beside the window (the baseline network answered).
+    used_baseline: bool = False
 
 
 class HealthIndexModel(KerasFamilyModel):
@@ -177,6 +193,25 @@ class HealthIndexModel(KerasFamilyModel):
             for name, bounds in (meta.get("healthy_window_means") or {}).items()
         }
         super().load()
+        #: The pump's own week (pumpapi.models.baseline) and the network that reads it beside
+        #: the window, with its bands: None for versions trained without one.
+        self.baseline: PumpBaseline | None = None
+        self.baseline_runner: WindowRunner | None = None
+        found = meta.get("pump_baseline")
+        if found and found.get("artifacts"):
+            self.baseline = PumpBaseline.from_metadata(found)
+            self.baseline_runner = runner_for(
+                self.version, self.config, found, ("readings", "baseline")
+            )
+            self.baseline_calibration = BandCalibration.fitted(found["band_calibration"])
+
+    def warmup(self) -> None:
+        super().warmup()
+        if self.baseline_runner is not None and self.baseline_runner.backend == "litert":
+            self.baseline_runner(
+                np.zeros((1, WINDOW, len(CHANNEL_NAMES)), np.float32),
+                np.zeros((1, 2 * len(self.baseline.scale.mean)), np.float32),
+            )
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
         """Raw model outputs in 0–1, shape (batch, 2), for unscaled windows (batch, 60, 8).
@@ -185,19 +220,55 @@ class HealthIndexModel(KerasFamilyModel):
         beyond it the network would extrapolate however its weights bend, e.g. rate a
         60 bar discharge healthier than a 6 bar one. The answer then rests on the nearest
         values it knows, and `assess` says so (warnings) and caps it."""
-        scaled = np.clip(self.scaler.transform(windows), *self.scaler.feature_range)
-        return self.runner(scaled.astype(np.float32))
+        return self.runner(self._scaled(windows))
 
-    def indices(self, windows: np.ndarray, beyond: np.ndarray | None = None) -> np.ndarray:
+    def _scaled(self, windows: np.ndarray) -> np.ndarray:
+        scaled = np.clip(self.scaler.transform(windows), *self.scaler.feature_range)
+        return scaled.astype(np.float32)
+
+    def with_baseline(self, windows: np.ndarray, baselines: np.ndarray | None) -> np.ndarray:
+        """Which windows (batch, 60, 8) the baseline network answers: those with a pump
+        baseline (batch, 4; NaN rows without) and an at-load reading, for a version with one."""
+        return self._baseline_inputs(np.asarray(windows, dtype=np.float64), baselines)[0]
+
+    def _baseline_inputs(
+        self, windows: np.ndarray, baselines: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """`with_baseline`, and the baseline network's second input for those windows."""
+        if self.baseline is None or baselines is None:
+            return np.zeros(len(windows), dtype=bool), None
+        baselines = np.asarray(baselines, dtype=np.float64)
+        means = self.baseline.normalisation.window_means(windows)
+        usable = self.baseline.usable(baselines, means)
+        return usable, self.baseline.scale.block(means[usable], baselines[usable])
+
+    def indices(
+        self,
+        windows: np.ndarray,
+        beyond: np.ndarray | None = None,
+        baselines: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The served indices (0–100, unrounded), shape (batch, 2), of full windows
-        (batch, 60, 8): the network's through the version's band calibration, capped at
-        UNSEEN_INPUT_CEILING for a window with any value outside the training data or beyond
-        the healthy windows (`_beyond_healthy`, computed here unless given as `beyond`; what
-        `assess` answers; the evaluation scores this)."""
+        (batch, 60, 8): the network's through the version's band calibration — or, for the
+        windows given a pump baseline (`baselines`, see `with_baseline`), the baseline
+        network's through its own — capped at UNSEEN_INPUT_CEILING for a window with any value
+        outside the training data or beyond the healthy windows (`_beyond_healthy`, computed
+        here unless given as `beyond`; what `assess` answers; the evaluation scores this)."""
+        return self._answer(windows, beyond, baselines)[0]
+
+    def _answer(
+        self, windows: np.ndarray, beyond: np.ndarray | None, baselines: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`indices`, and which windows the baseline network answered."""
         windows = np.asarray(windows, dtype=np.float64)
-        values = self.calibration.apply(
-            np.clip(self.scores(windows).astype(np.float64), 0.0, 1.0) * 100.0
-        )
+        extended, block = self._baseline_inputs(windows, baselines)
+        values = np.empty((len(windows), len(INDICES)))
+        if (~extended).any():
+            raw = np.clip(self.scores(windows[~extended]).astype(np.float64), 0.0, 1.0)
+            values[~extended] = self.calibration.apply(raw * 100.0)
+        if extended.any():
+            raw = np.clip(self.baseline_runner(self._scaled(windows[extended]), block), 0.0, 1.0)
+            values[extended] = self.baseline_calibration.apply(raw.astype(np.float64) * 100.0)
         if self.trained:
             low = np.array(
                 [self.trained.ranges.get(c, (-np.inf, np.inf))[0] for c in CHANNEL_NAMES]
@@ -211,7 +282,7 @@ class HealthIndexModel(KerasFamilyModel):
         if beyond is None:
             beyond = self._beyond_healthy(windows)
         unlike = beyond.any(axis=2)
-        return np.where(unlike, np.minimum(values, UNSEEN_INPUT_CEILING), values)
+        return np.where(unlike, np.minimum(values, UNSEEN_INPUT_CEILING), values), extended
 
     def _beyond_healthy(self, windows: np.ndarray) -> np.ndarray:
         """(batch, index, channel): whether the window's mean of that channel lies beyond every
@@ -245,8 +316,9 @@ class HealthIndexModel(KerasFamilyModel):
             for c in np.flatnonzero(beyond[k])
         ]
 
-    def assess(self, readings: np.ndarray) -> HealthAssessment:
-        """Health of a pump from its readings (rows oldest first, columns CHANNEL_NAMES).
+    def assess(self, readings: np.ndarray, baseline: np.ndarray | None = None) -> HealthAssessment:
+        """Health of a pump from its readings (rows oldest first, columns CHANNEL_NAMES), and
+        its baseline (4 values, pumpapi.models.baseline) when the server knows the pump.
 
         Fewer than 60 readings are padded (see `pad_window`); more keep the latest 60.
         The band is taken from the rounded index, so that an answer never shows 70.0 as ATENÇÃO.
@@ -259,7 +331,9 @@ class HealthIndexModel(KerasFamilyModel):
             )
         window, padded = pad_window(readings)
         beyond = self._beyond_healthy(window[np.newaxis])  # for the cap and its warnings
-        values = self.indices(window[np.newaxis], beyond)[0]
+        baselines = None if baseline is None else np.asarray(baseline, np.float64).reshape(1, -1)
+        values, extended = self._answer(window[np.newaxis], beyond, baselines)
+        values, used = values[0], bool(extended[0])
         warnings = self.trained.columns_warnings(window, CHANNEL_NAMES)
         # A channel outside the training data is warned about once, as that.
         warned = {w["field"] for w in warnings}
@@ -281,6 +355,7 @@ class HealthIndexModel(KerasFamilyModel):
             given_rows=min(readings.shape[0], WINDOW),
             padded_rows=padded,
             warnings=warnings,
+            used_baseline=used,
         )
 
     def window_meta(self) -> dict[str, Any]:
@@ -308,4 +383,5 @@ class HealthIndexModel(KerasFamilyModel):
             }
             or None,
             "stopped_window_share": self.stopped_share,
+            "pump_baseline": self.metadata.get("pump_baseline"),
         }

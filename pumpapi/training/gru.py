@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,18 +13,25 @@ import numpy as np
 
 from pumpapi.channels import CHANNEL_NAMES, CHANNELS
 from pumpapi.models import reference, support
+from pumpapi.models.baseline import (
+    BLOCK_WIDTH,
+    BaselineScale,
+    LoadNormalisation,
+    PumpBaseline,
+)
 from pumpapi.models.gru import (
     ATTENTION_FROM,
     INDICES,
     OK_FROM,
     WINDOW,
     BandCalibration,
-    machine_windows,
+    machine_inputs,
     running,
 )
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore, ModelVersion
 from pumpapi.training.keras import (
+    FitRun,
     fit_early_stopping,
     publish,
     run_record,
@@ -67,33 +74,45 @@ class GRUTrainingConfig:
 
 @dataclass
 class Windows:
-    """Windows of readings (n, 60, 8) and the health at each window's last reading (n, 2), 0–1."""
+    """Windows of readings (n, 60, 8), the health at each window's last reading (n, 2), 0–1,
+    and the pump's baseline at each window's start (n, 4; NaN without one; None unless asked
+    for: pumpapi.models.baseline)."""
 
     inputs: np.ndarray
     targets: np.ndarray
+    baselines: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
 
 
-def health_windows(fleet: Sequence[Any], stride: int) -> Windows:
+def health_windows(
+    fleet: Sequence[Any], stride: int, normalisation: LoadNormalisation | None = None
+) -> Windows:
     """At every `stride`-th reading of each pump, the window `/machine/gru/predict` answers
     from (`machine_windows`), with the simulator's ground-truth lubrication and hydraulic
     health at that reading (scaled to 0–1): for a stopped pump, the health it stopped with
-    (health does not change while a pump stands)."""
-    inputs, targets = [], []
+    (health does not change while a pump stands). With a `normalisation`, the pump's baseline
+    at each window's start too."""
+    inputs, targets, baselines = [], [], []
     for pump in fleet:
         readings = np.asarray(pump.readings, dtype=np.float64)
         health = np.stack([pump.lubrication_health, pump.hydraulic_health], axis=1) / 100.0
         ends = np.arange(WINDOW - 1, len(readings), stride)
         # A stored fleet's indices are known only where inspections define them (NaN elsewhere).
         ends = ends[np.isfinite(health[ends]).all(axis=1)]
-        inputs.append(machine_windows(readings, ends))
+        window, baseline = machine_inputs(readings, ends, normalisation)
+        inputs.append(window)
         targets.append(health[ends])
-    return Windows(np.concatenate(inputs), np.concatenate(targets).astype(np.float32))
+        baselines.append(baseline)
+    return Windows(
+        np.concatenate(inputs),
+        np.concatenate(targets).astype(np.float32),
+        np.concatenate(baselines) if normalisation is not None else None,
+    )
 
 
-def build_model(units: int, learning_rate: float) -> Any:
+def build_model(units: int, learning_rate: float, baseline: bool = False) -> Any:
     """A GRU over the window beside the window's summary (each channel's mean, min, max and
     latest reading), then the two indices through a sigmoid (0–1, i.e. 0–100 %).
 
@@ -101,7 +120,10 @@ def build_model(units: int, learning_rate: float) -> Any:
     statistics reads (which beat the GRU alone): a fault shows mostly as a level (oil level,
     coolant temperature, suction) held over the window; the recurrent branch adds the
     dynamics (noise, trends, a start or a stop). Only built-in layers, so the LiteRT
-    conversion stays built-in ops (min is the max of the negated window)."""
+    conversion stays built-in ops (min is the max of the negated window).
+
+    With `baseline`, a second input (`baseline`, BaselineScale.block) joins the summary before
+    the dense layers: the baseline network (`train_baseline_head`)."""
     import keras
 
     readings = keras.Input((WINDOW, len(CHANNEL_NAMES)), name="readings")
@@ -143,10 +165,15 @@ def build_model(units: int, learning_rate: float) -> Any:
     merged = keras.layers.Concatenate(name="summary")(
         [sequence, mean, noise, high, low, first, latest]
     )
+    inputs = readings
+    if baseline:
+        block = keras.Input((BLOCK_WIDTH,), name="baseline")
+        merged = keras.layers.Concatenate(name="with_baseline")([merged, block])
+        inputs = [readings, block]
     hidden = keras.layers.Dense(2 * units, activation="relu", name="hidden")(merged)
     hidden = keras.layers.Dense(units, activation="relu", name="hidden2")(hidden)
     health = keras.layers.Dense(len(INDICES), activation="sigmoid", name="health")(hidden)
-    model = keras.Model(readings, health, name="gru_health")
+    model = keras.Model(inputs, health, name="gru_health")
     # Huber with a 1-point knee, nearly the absolute error: the metric is MAE, and most windows
     # are of healthy pumps; a squared loss pulls every answer toward the fleet's mean.
     model.compile(
@@ -289,6 +316,69 @@ def with_sensor_noise(
     return np.clip(inputs + noise, low, high)
 
 
+#: The baseline network's dense layers, which it learns again (the rest is the network's).
+HEAD_LAYERS = ("hidden", "hidden2", "health")
+
+
+def baseline_rows(
+    windows: Windows, inputs: np.ndarray, baseline: PumpBaseline
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which windows have a usable pump baseline, and their BaselineScale.block."""
+    means = baseline.normalisation.window_means(inputs)
+    usable = baseline.usable(windows.baselines, means)
+    return usable, baseline.scale.block(means[usable], windows.baselines[usable])
+
+
+def train_baseline_network(
+    model: Any,
+    scaled: Callable[[np.ndarray], np.ndarray],
+    inputs: np.ndarray,
+    train: Windows,
+    validation: Windows,
+    baseline: PumpBaseline,
+    config: GRUTrainingConfig,
+) -> tuple[Any, FitRun]:
+    """The baseline network: `model` (trained) with the pump's baseline beside its summary.
+
+    Only the dense layers learn again, from the summaries the trained network makes of the
+    windows (`inputs`: the training windows as it learnt them) and the baseline block, starting
+    from its own weights with the baseline's at zero (it starts as the network it extends).
+    Seconds instead of a second training; on a development fleet it read lubrificacao 4.32 ->
+    3.75 and hidraulico 3.55 -> 2.93 (docs/window-models.md, "A pump's own week")."""
+    import keras
+
+    summary = keras.Model(model.inputs, model.get_layer("summary").output)
+    width = summary.output.shape[-1]
+
+    def rows(windows: Windows, given: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        usable, block = baseline_rows(windows, given, baseline)
+        summaries = summary.predict(scaled(given[usable]), batch_size=2048, verbose=0)
+        return [summaries, block], windows.targets[usable]
+
+    features = keras.Input((width,), name="summary")
+    block = keras.Input((BLOCK_WIDTH,), name="baseline")
+    x = keras.layers.Concatenate(name="with_baseline")([features, block])
+    layers = {}
+    for name in HEAD_LAYERS:
+        layers[name] = keras.layers.Dense.from_config(model.get_layer(name).get_config())
+        x = layers[name](x)
+    head = keras.Model([features, block], x)
+    kernel, bias = model.get_layer("hidden").get_weights()
+    layers["hidden"].set_weights([np.r_[kernel, np.zeros((BLOCK_WIDTH, kernel.shape[1]))], bias])
+    for name in HEAD_LAYERS[1:]:
+        layers[name].set_weights(model.get_layer(name).get_weights())
+    # A smaller step than the network's: the head starts from a good answer.
+    head.compile(keras.optimizers.Adam(config.learning_rate / 3), keras.losses.Huber(delta=0.01))
+    fit = fit_early_stopping(head, rows(train, inputs), rows(validation, validation.inputs), config)
+
+    combined = build_model(config.units, config.learning_rate, baseline=True)
+    for layer in combined.layers:
+        if layer.weights:
+            source = layers[layer.name] if layer.name in layers else model.get_layer(layer.name)
+            layer.set_weights(source.get_weights())
+    return combined, fit
+
+
 def baselines(train: Windows, test: Windows, scaler: MinMaxScaling) -> dict[str, Any]:
     """Naive answers to beat: the training mean and median (the best constant for MAE), and a
     linear fit on the latest reading."""
@@ -323,11 +413,15 @@ def train_gru(
     """
     started = time.perf_counter()
     split = seeded_split(config, fleet, described)
-    train, validation, test = split.windows(health_windows, config.stride)
+    train_readings = np.concatenate([p.readings for p in split.train])
+    normalisation = LoadNormalisation.fit(train_readings)
+    train, validation, test = split.windows(
+        lambda pumps, stride: health_windows(pumps, stride, normalisation), config.stride
+    )
 
     from sklearn.preprocessing import MinMaxScaler
 
-    fitted = MinMaxScaler().fit(np.concatenate([p.readings for p in split.train]))
+    fitted = MinMaxScaler().fit(train_readings)
     scaler = MinMaxScaling.from_sklearn(fitted, CHANNEL_NAMES)
 
     model = build_model(config.units, config.learning_rate)
@@ -344,20 +438,32 @@ def train_gru(
         sample_weight=np.where(degraded, config.degraded_weight, 1.0).astype(np.float32),
     )
 
+    def scaled(windows: np.ndarray) -> np.ndarray:
+        """Windows as the network reads them (inputs clipped to the scaler's range)."""
+        return np.clip(scaler.transform(windows), *scaler.feature_range).astype(np.float32)
+
     def network(windows: Windows) -> np.ndarray:
-        """The network's indices (0–100) as served before calibration (inputs clipped)."""
-        scaled = np.clip(scaler.transform(windows.inputs), *scaler.feature_range)
-        return np.asarray(model.predict(scaled.astype(np.float32), batch_size=1024, verbose=0))
+        """The network's indices (0–1) as served before calibration."""
+        return np.asarray(model.predict(scaled(windows.inputs), batch_size=1024, verbose=0))
 
     # The band calibration is fitted on the validation pumps (which chose only the epoch).
     calibration = fit_band_calibration(network(validation) * 100.0, validation.targets * 100.0)
     network_test = network(test)
     served_test = BandCalibration.fitted(calibration).apply(network_test * 100.0)
+
+    # The baseline network (/machine/gru/predict, when the pump has a baseline) and its bands.
+    pump_baseline = PumpBaseline(normalisation, BaselineScale.fit(train.baselines))
+    record, companions, extended_metrics = _baseline_network(
+        model, scaled, inputs, (train, validation, test), pump_baseline, served_test, config
+    )
     metrics = {
         "held_out": {
             "mae": _mae(served_test / 100.0, test.targets),
             "network_mae": _mae(network_test, test.targets),
             "windows": len(test),
+            # The same windows' answers where they have a baseline, as /machine/gru/predict
+            # serves them, against the network alone on those windows (None: no such network).
+            "with_pump_baseline": extended_metrics,
         },
         "baselines": baselines(train, test, scaler),
         "unit": "index points (0–100)",
@@ -394,17 +500,85 @@ def train_gru(
             # Few training windows end stopped (pumps that had not run yet): a posted window
             # that does is answered with an ENGINE_STOPPED warning (HealthIndexModel.assess).
             "stopped_window_share": round(float((~running(train.inputs[:, -1])).mean()), 4),
+            # The pump's own week (pumpapi.models.baseline) and the network that reads it
+            # beside the window (its artifacts added by publish), with its own bands.
+            "pump_baseline": record,
             "metrics": metrics,
             "training": run_record(split, (train, validation, test), fit, started, config),
         },
         texts={SCALER_FILE: json.dumps(scaler.to_json(), indent=2)},
+        companions=companions,
     )
+
+
+#: Fewest training windows with a pump baseline to learn the baseline network from (and
+#: validation windows to stop it): a fleet of short histories is served without one.
+MIN_BASELINE_WINDOWS = {"train": 20, "validation": 5}
+
+
+def _baseline_network(
+    model: Any,
+    scaled: Callable[[np.ndarray], np.ndarray],
+    inputs: np.ndarray,
+    windows: tuple[Windows, Windows, Windows],
+    pump_baseline: PumpBaseline,
+    served_test: np.ndarray,
+    config: GRUTrainingConfig,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """The baseline network of a trained `model`, with its bands fitted on the validation
+    windows that have a baseline: (metadata `pump_baseline`, publish's companions, held-out
+    metrics). Without enough windows with a baseline, the reason instead, and no network."""
+    train, validation, test = windows
+    counts = {
+        name: int(baseline_rows(w, w.inputs, pump_baseline)[0].sum())
+        for name, w in (("train", train), ("validation", validation))
+    }
+    if any(counts[name] < least for name, least in MIN_BASELINE_WINDOWS.items()):
+        reason = f"windows with a pump baseline {counts}, fewer than {MIN_BASELINE_WINDOWS}"
+        log.warning("gru trained without a baseline network: %s", reason)
+        return {"artifacts": None, "skipped": reason}, {}, None
+    extended, fit = train_baseline_network(
+        model, scaled, inputs, train, validation, pump_baseline, config
+    )
+
+    def answers(windows: Windows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The baseline network's indices (0–100) of the windows with a baseline, which those
+        are, and their block."""
+        usable, block = baseline_rows(windows, windows.inputs, pump_baseline)
+        given = [scaled(windows.inputs[usable]), block]
+        return np.asarray(extended.predict(given, batch_size=1024, verbose=0)) * 100, usable, block
+
+    network, usable, block = answers(validation)
+    calibration = fit_band_calibration(network, validation.targets[usable] * 100.0)
+    check = [scaled(validation.inputs[usable][:64]), block[:64]]
+    record = {
+        **pump_baseline.describe(),
+        "band_calibration": calibration,
+        "share_of_training_windows": round(counts["train"] / len(train), 4),
+        "fit": {"epochs": fit.epochs, "seconds": round(fit.seconds, 1)},
+    }
+    metrics = None
+    if baseline_rows(test, test.inputs, pump_baseline)[0].any():
+        network, usable, _ = answers(test)
+        served = BandCalibration.fitted(calibration).apply(network)
+        metrics = {
+            "mae": _mae(served / 100.0, test.targets[usable]),
+            "without_mae": _mae(served_test[usable] / 100.0, test.targets[usable]),
+            "windows": int(usable.sum()),
+        }
+    return record, {"pump_baseline": (extended, check)}, metrics
 
 
 def summary(metadata: dict[str, Any]) -> list[str]:
     """Held-out MAE of the model beside its baselines, and the run's size and time, as lines."""
     metrics = metadata["metrics"]
     rows = [("gru", metrics["held_out"]["mae"])]
+    extended = metrics["held_out"].get("with_pump_baseline")
+    if extended:  # the windows that have a pump baseline, with and without it
+        rows += [
+            ("  with pump baseline", extended["mae"]),
+            ("  same windows without", extended["without_mae"]),
+        ]
     rows += [(name, result["mae"]) for name, result in metrics["baselines"].items()]
     lines = [f"{'MAE on held-out pumps':<24}" + "".join(f"{i:>14}" for i in INDICES)]
     lines += [f"{name:<24}" + "".join(f"{mae[i]:>14.2f}" for i in INDICES) for name, mae in rows]

@@ -34,7 +34,9 @@ def fleet_histories(now: dt.datetime) -> list:
     failing.readings[-90:, 7] = failing.readings[-90:, 6]  # Char_V down to Bat_V
     stale = pump_history("MOTOBOMBA-005", 180, start=now - dt.timedelta(days=2, hours=3), seed=5)
     hostile = pump_history(HOSTILE, 180, start=start, seed=6)
-    return [*pumps, failing, stale, hostile]
+    # Eight hours behind it: answered with its baseline (the pump's own week so far).
+    settled = pump_history("MOTOBOMBA-006", 480, start=now - dt.timedelta(hours=8), seed=7)
+    return [*pumps, failing, stale, hostile, settled]
 
 
 @pytest.fixture
@@ -80,8 +82,8 @@ def test_the_table_answers_like_the_api_for_every_pump(fleet_app):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     table = rows(page)
-    assert set(table) == {f"MOTOBOMBA-00{i}" for i in range(1, 6)} | {HOSTILE}
-    for pump in ("MOTOBOMBA-001", "MOTOBOMBA-002", "MOTOBOMBA-004", HOSTILE):
+    assert set(table) == {f"MOTOBOMBA-00{i}" for i in range(1, 7)} | {HOSTILE}
+    for pump in ("MOTOBOMBA-001", "MOTOBOMBA-002", "MOTOBOMBA-004", "MOTOBOMBA-006", HOSTILE):
         # The table reads one reading per pump: the reading model's answer (README).
         risk = client.post(
             "/machine/predict", query_string={"machine_name": pump, "model": "reading"}
@@ -90,6 +92,8 @@ def test_the_table_answers_like_the_api_for_every_pump(fleet_app):
         assert float(table[pump]["risk"]) == pytest.approx(risk["result"]["probability"])
         assert table[pump]["at-risk"] == ("yes" if risk["result"]["at_risk"] else "no")
         indices = health.get_json()["indices"]
+        used = health.get_json()["meta"]["pump_baseline"]["used"]
+        assert used is (pump == "MOTOBOMBA-006")  # the others have three hours of readings
         assert float(table[pump]["lub"]) == pytest.approx(indices["lubrificacao"])
         assert float(table[pump]["hyd"]) == pytest.approx(indices["hidraulico"])
     # The failing pump is at risk and comes first (riskiest first), with a reason in words.
@@ -105,7 +109,7 @@ def test_the_table_answers_like_the_api_for_every_pump(fleet_app):
     assert "stale" in table["MOTOBOMBA-005"]["class"].split()
     assert "stale" not in table["MOTOBOMBA-001"]["class"].split()
     # A trend for every pump reporting in the last day (from the readings: nothing logged yet).
-    assert page.count('class="spark-line"') == 5
+    assert page.count('class="spark-line"') == 6
     assert "from the readings" in page
 
 

@@ -244,6 +244,38 @@ def test_a_stopped_pump_is_answered_from_its_last_run(keras_db_app, database_url
     assert running["last_timestamp"] == running["latest_timestamp"]
 
 
+def test_a_pump_with_a_week_behind_it_is_answered_with_its_baseline(
+    keras_db_app, database_url, monkeypatch
+):
+    """The pump's own week (at-load percentiles, pumpapi.models.baseline) is read beside the
+    window: `meta.pump_baseline` says so and gives it; a pump with a few hours of readings is
+    answered by the window alone, as a posted window is."""
+    import numpy as np
+
+    from pumpapi.models import baseline as definition
+
+    pump = pump_history("MOTOBOMBA-007", 2 * 1440, start="2025-09-20T00:00:00", seed=7)
+    copy_fleet(database_url, [pump, pump_history("MOTOBOMBA-008", 90, seed=8)])
+    client = keras_db_app.test_client()
+    meta = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007").get_json()["meta"]
+    assert meta["pump_baseline"]["used"] is True
+    model = keras_db_app.extensions["pumpapi.models"].get("gru")
+    monkeypatch.setattr(definition, "SUBSAMPLE", 1)  # serving reads every reading
+    start = np.array([len(pump.readings) - 60])
+    expected = model.baseline.normalisation.at_window_starts(pump.readings, start)[0]
+    got = [meta["pump_baseline"]["values"][name] for name in definition.QUANTITIES]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    body = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007").get_json()
+    served = model.indices(pump.readings[np.newaxis, -60:], baselines=expected[np.newaxis])[0]
+    assert list(body["indices"].values()) == pytest.approx(served.tolist(), abs=0.01)
+    short = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-008").get_json()["meta"]
+    assert short["pump_baseline"] == {"used": False, "values": None}
+    # /model/gru/info describes the baseline network and its definition.
+    info = client.get("/model/gru/info").get_json()["model_info"]["pump_baseline"]
+    assert info["days"] == 7 and info["quantities"] == list(definition.QUANTITIES)
+    assert info["artifacts"]["litert"] == "pump_baseline.tflite"
+
+
 def test_a_pump_that_never_ran_is_answered_from_its_latest_readings(keras_db_app, database_url):
     pump = pump_history("MOTOBOMBA-009", 20, seed=9)
     pump.readings[:, CHANNEL_NAMES.index("Eng_RPM")] = 0.0

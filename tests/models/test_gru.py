@@ -358,3 +358,78 @@ def test_a_window_ending_stopped_is_answered_with_a_warning_only_when_the_versio
     assert stopped.status == {"lubrificacao": "OK", "hidraulico": "OK"}
     model.stopped_share = None  # a version trained before the share was recorded
     assert all(w["code"] != "ENGINE_STOPPED" for w in model.assess(window).warnings)
+
+
+def nominal_window(model: HealthIndexModel) -> np.ndarray:
+    """A running pump's hour at its nominal values (at load)."""
+    window = np.repeat(np.array([[c.nominal for c in CHANNELS]]), WINDOW, axis=0)
+    return np.clip(window, model.scaler.data_min, model.scaler.data_max)
+
+
+def test_with_a_pump_baseline_the_baseline_network_answers_it_through_its_own_bands(
+    keras_trained,
+):
+    """The baseline network reads the window beside the pump's baseline (LiteRT against its
+    Keras model within 1e-5); without a usable baseline (none, NaN, no reading at load) the
+    network alone answers, exactly as /model/gru/predict would."""
+    import keras
+
+    model = loaded(keras_trained.store)
+    assert model.baseline is not None and model.baseline_runner.backend == "litert"
+    windows = np.stack([nominal_window(model)] * 3)
+    rpm = CHANNEL_NAMES.index("Eng_RPM")
+    windows[2, :, rpm] = 800.0  # idling: not at load, no departure from the baseline to read
+    means = model.baseline.normalisation.window_means(windows)
+    baselines = means.copy()
+    baselines[0, 2] -= 4.0  # the pump ran 4 °C cooler in its week than in this hour
+    baselines[1] = np.nan  # too few readings at load in its week
+    assert model.with_baseline(windows, baselines).tolist() == [True, False, False]
+    alone = model.indices(windows)
+    both = model.indices(windows, baselines=baselines)
+    np.testing.assert_array_equal(both[1:], alone[1:])
+    stored = keras_trained.store.resolve("gru")
+    reference = keras.models.load_model(stored.file("pump_baseline.keras"), compile=False)
+    block = model.baseline.scale.block(means[:1], baselines[:1])
+    scaled = np.clip(model.scaler.transform(windows[:1]), 0, 1).astype(np.float32)
+    expected = np.asarray(reference.predict_on_batch([scaled, block]))
+    assert np.max(np.abs(model.baseline_runner(scaled, block) - expected)) <= 1e-5
+    served = model.baseline_calibration.apply(np.clip(expected, 0, 1) * 100.0)
+    capped = np.minimum(served, 69.99) if model._beyond_healthy(windows[:1]).any() else served
+    np.testing.assert_allclose(both[0], capped[0], atol=1e-3)
+    # assess says which network answered.
+    assert model.assess(windows[0], baselines[0]).used_baseline is True
+    assert model.assess(windows[0]).used_baseline is False
+    assert model.assess(windows[0], baselines[1]).used_baseline is False
+
+
+def test_the_tensorflow_backend_runs_the_baseline_network_like_litert(keras_trained):
+    litert = loaded(keras_trained.store)
+    tensorflow = loaded(keras_trained.store, {**LITERT_CONFIG, "TF_BACKEND": "tensorflow"})
+    windows = np.stack([nominal_window(litert)] * 2)
+    baselines = litert.baseline.normalisation.window_means(windows) + [[0.5, 0.1, -3.0, 2.0]]
+    assert tensorflow.baseline_runner.backend == "tensorflow"
+    np.testing.assert_allclose(
+        tensorflow.indices(windows, baselines=baselines),
+        litert.indices(windows, baselines=baselines),
+        atol=1e-3,
+    )
+
+
+def test_a_version_without_a_baseline_network_answers_from_the_window_alone(
+    keras_trained, tmp_path
+):
+    """Versions trained before the baseline network (or on histories too short for one) have
+    no `pump_baseline` artifacts: a baseline given is ignored."""
+    root = tmp_path / "store"
+    shutil.copytree(keras_trained.root, root)
+    path = root / "gru" / "1" / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta["pump_baseline"] = {"artifacts": None, "skipped": "too few windows"}
+    path.write_text(json.dumps(meta))
+    model = loaded(ModelStore(root))
+    window = nominal_window(model)
+    baseline = np.array([7.7, 4.6, 82.0, 80.0])  # a usable baseline of a healthy pump
+    assert model.baseline is None and model.info()["pump_baseline"]["artifacts"] is None
+    assessment = model.assess(window, baseline)
+    assert assessment.used_baseline is False
+    assert assessment.indices == model.assess(window).indices

@@ -152,8 +152,17 @@ def test_the_metadata_holds_held_out_mae_beside_baselines(keras_trained):
 def test_the_published_litert_artifact_was_checked_against_keras(keras_trained):
     meta = keras_trained.gru.metadata
     assert meta["artifacts"] == {"keras": "model.keras", "litert": "model.tflite"}
-    assert set(meta["files"]) == {"model.keras", "model.tflite", SCALER_FILE}
+    baseline_files = {"pump_baseline.keras", "pump_baseline.tflite"}
+    assert set(meta["files"]) == {"model.keras", "model.tflite", SCALER_FILE} | baseline_files
     assert meta["litert_check"]["max_abs_diff"] <= 1e-5
+    # The baseline network (two inputs) is checked the same way.
+    extended = meta["pump_baseline"]
+    assert extended["artifacts"] == {
+        "keras": "pump_baseline.keras",
+        "litert": "pump_baseline.tflite",
+    }
+    assert extended["input_shape"] == [[None, 60, 8], [None, 8]]
+    assert extended["litert_check"]["max_abs_diff"] <= 1e-5
 
 
 def test_a_model_litert_cannot_convert_is_published_for_the_tensorflow_backend(

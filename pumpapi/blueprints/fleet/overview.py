@@ -178,8 +178,18 @@ def fleet_overview(
                 )
                 or {}
             )
+        baselines = {}
+        if health.baseline is not None and windows:
+            starts = {name: window.timestamps[0] for name, window in windows.items()}
+            baselines = (
+                outcome.attempt(
+                    "database",
+                    lambda: store.pump_baselines(health.baseline.normalisation, starts),
+                )
+                or {}
+            )
         for name, window in windows.items():
-            assessment = health.assess(window.values)
+            assessment = health.assess(window.values, baselines.get(name))
             by_name[name].health = assessment.indices
             by_name[name].bands = assessment.status
     rows.sort(key=lambda r: (-(r.risk if r.risk is not None else -1.0), r.machine))

@@ -11,6 +11,7 @@ from pumpapi.blueprints.fields import PredictQuerySchema
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.attribution import health_explanation
+from pumpapi.models.baseline import QUANTITIES
 from pumpapi.models.gru import (
     PADDING,
     RUNNING_FROM_RPM,
@@ -62,6 +63,21 @@ def _answer(
             "engine_running": bool(running(readings[-1])),
             "model_version": model.version.version,
         },
+    }
+
+
+def _baseline_meta(
+    model: HealthIndexModel, baseline: Any, assessment: HealthAssessment
+) -> dict[str, Any] | None:
+    """`meta.pump_baseline` of a /machine answer: null for a version without a baseline
+    network, else whether it answered and the pump's baseline (null when too few readings)."""
+    if model.baseline is None:
+        return None
+    return {
+        "used": assessment.used_baseline,
+        "values": None
+        if baseline is None
+        else {name: round(float(v), 4) for name, v in zip(QUANTITIES, baseline, strict=True)},
     }
 
 
@@ -137,10 +153,15 @@ class MachinePredict(MethodView):
             last_run = store.last_run_window(latest.machine, requested, RUNNING_FROM_RPM)
             if last_run is not None:
                 window, basis = last_run, "last_run"
+        baseline = None
+        if model.baseline is not None:
+            start = {window.machine: window.timestamps[0]}
+            baseline = store.pump_baselines(model.baseline.normalisation, start)[window.machine]
         with timed_inference(model):
-            assessment = model.assess(window.values)
+            assessment = model.assess(window.values, baseline)
         answer = _answer(model, assessment, window.values, query["explain"])
         answer["meta"].update(
+            pump_baseline=_baseline_meta(model, baseline, assessment),
             machine=window.machine,
             fetched_rows=len(window),
             requested_time_steps=requested,

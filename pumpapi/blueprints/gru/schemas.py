@@ -139,6 +139,43 @@ class MachineWindowMetaSchema(WindowMetaSchema):
         }
     )
 
+    pump_baseline = fields.Nested(
+        "PumpBaselineMetaSchema",
+        allow_none=True,
+        metadata={
+            "description": "The pump's own week beside the window: null for a model version "
+            'without a baseline network (docs/window-models.md, "A pump\'s own week").'
+        },
+    )
+
+
+class PumpBaselineMetaSchema(Schema):
+    used = fields.Boolean(
+        metadata={
+            "description": "Whether the indices were read with the pump's baseline (the "
+            "baseline network answered). False when the pump had fewer than 300 readings at "
+            "load (Eng_RPM ≥ 1000) in the 7 days before the window, or the window none at load: "
+            "then the window alone answers, as on /model/gru/predict.",
+            "example": True,
+        }
+    )
+    values = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        allow_none=True,
+        metadata={
+            "description": "The baseline: over the pump's at-load readings of the 7 days before "
+            "the window, the 90th percentile of the load-normalised head, oil pressure and oil "
+            "level and the 10th of the load-normalised coolant temperature (null when too few).",
+            "example": {
+                "head": 7.71,
+                "oil_pressure": 4.66,
+                "coolant": 81.2,
+                "oil_level": 80.3,
+            },
+        },
+    )
+
 
 _INDEX_DESCRIPTION = (
     "Health of the lubrication (`lubrificacao`) and hydraulic (`hidraulico`) subsystems, 0 to 100 "
@@ -263,6 +300,15 @@ class HealthModelInfoSchema(Schema):
             "a posted window that does is answered with an `ENGINE_STOPPED` warning; null for "
             "versions that did not record it (no such warning).",
             "example": 0.004,
+        },
+    )
+    pump_baseline = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The baseline network /machine/gru/predict answers with when the "
+            "pump has a baseline: the baseline's definition (days, at-load speed, quantities, "
+            "percentiles, the load normalisation fitted at training), the network's artifacts "
+            "and its own band calibration; null for versions trained without one."
         },
     )
     evaluation = evaluation_field("gru")
