@@ -164,12 +164,18 @@ def test_the_pump_page_charts_telemetry_history_forecast_and_events(fleet_app):
     assert missing.status_code == 404 and missing.mimetype == "text/html"
 
 
-def test_the_pump_page_rates_a_stopped_pump_from_its_last_run_like_the_api(fleet_app):
+@pytest.mark.parametrize(
+    ("pump", "basis", "with_baseline"),
+    [("MOTOBOMBA-002", "last_run", False), ("MOTOBOMBA-006", "latest", True)],
+)
+def test_the_pump_page_rates_a_pump_like_the_api(fleet_app, pump, basis, with_baseline):
+    """A stopped pump from its last run; a pump with hours behind it with its baseline."""
     client = fleet_app.test_client()
-    data = chart_data(client.get("/fleet/MOTOBOMBA-002?hours=6").get_data(as_text=True))
-    answer = client.post("/machine/gru/predict", query_string={"machine_name": "MOTOBOMBA-002"})
-    assert answer.get_json()["meta"]["basis"] == "last_run"
-    for index, value in answer.get_json()["indices"].items():
+    data = chart_data(client.get(f"/fleet/{pump}?hours=6").get_data(as_text=True))
+    answer = client.post("/machine/gru/predict", query_string={"machine_name": pump}).get_json()
+    assert answer["meta"]["basis"] == basis
+    assert answer["meta"]["pump_baseline"]["used"] is with_baseline
+    for index, value in answer["indices"].items():
         assert data["history"][index][-1] == pytest.approx(value)
 
 

@@ -178,22 +178,29 @@ def fleet_overview(
                 )
                 or {}
             )
-        baselines = {}
-        if health.baseline is not None and windows:
-            starts = {name: window.timestamps[0] for name, window in windows.items()}
-            baselines = (
-                outcome.attempt(
-                    "database",
-                    lambda: store.pump_baselines(health.baseline.normalisation, starts),
-                )
-                or {}
-            )
+        starts = {name: window.timestamps[0] for name, window in windows.items()}
+        baselines = _baselines(store, health, starts, outcome)
         for name, window in windows.items():
             assessment = health.assess(window.values, baselines.get(name))
             by_name[name].health = assessment.indices
             by_name[name].bands = assessment.status
     rows.sort(key=lambda r: (-(r.risk if r.risk is not None else -1.0), r.machine))
     return FleetOverview(rows, outcome, risk.threshold if risk else None, models)
+
+
+def _baselines(
+    store: TelemetryStore,
+    health: HealthIndexModel,
+    starts: dict[str, dt.datetime],
+    outcome: Outcome | None = None,
+) -> dict[str, np.ndarray | None]:
+    """The pumps' baselines for windows starting at `starts` (pumpapi.db.baselines), as
+    /machine/gru/predict reads them, for a version with a baseline network; {} without one, or
+    (with an `outcome`) while the database fails: then the window alone answers."""
+    if health.baseline is None or not starts:
+        return {}
+    read = lambda: store.pump_baselines(health.baseline.normalisation, starts)  # noqa: E731
+    return (outcome.attempt("database", read) or {}) if outcome is not None else read()
 
 
 def _trends(
@@ -381,7 +388,13 @@ def pump_detail(
         # As /machine/gru/predict answers: at a point where the pump stands, from its last
         # running reading before (among those read).
         ends = last_run_ends(running(window.values), points, timesteps=1)
-        assessed = [health.assess(window.values[max(0, e - WINDOW + 1) : e + 1]) for e in ends]
+        # Every point with the pump's baseline of the latest one: a week's percentile moves
+        # little within the hours shown, and the last point is /machine/gru/predict's answer.
+        start = window.timestamps[max(0, ends[-1] - WINDOW + 1)]
+        baseline = _baselines(store, health, {machine: start}, outcome).get(machine)
+        assessed = [
+            health.assess(window.values[max(0, e - WINDOW + 1) : e + 1], baseline) for e in ends
+        ]
         for index in INDICES:
             history[index] = [a.indices[index] for a in assessed]
         explanation = health_explanation(
@@ -450,12 +463,13 @@ def _forecast(
                 }
                 break
     if health is not None:
-        current = health.assess(window.values).status
+        baseline = _baselines(store, health, {machine: window.timestamps[0]}).get(machine)
+        current = health.assess(window.values, baseline).status
         combined = np.concatenate([window.values, future])
         for step in range(MAX_HORIZON):
             if crossing is not None and times[step] >= crossing["at"]:
                 break
-            ahead = health.assess(combined[: len(window) + step + 1]).status
+            ahead = health.assess(combined[: len(window) + step + 1], baseline).status
             worse = [i for i in INDICES if _rank(ahead[i]) > _rank(current[i])]
             if worse:
                 crossing = {
