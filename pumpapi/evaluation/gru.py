@@ -474,6 +474,30 @@ def card(result: dict[str, Any], plot_dir, link_prefix: str) -> tuple[str, list]
                 f"{fmt(m['false_alarms_on_ok'])} | "
                 f"{fmt(s.get('posted_windows', {}).get(index, {}).get('mae'))} |"
             )
+    alone = [(n, s["without_pump_baseline"]) for n, s in result["scenarios"].items()]
+    if any(without for _, without in alone):
+        lines += [
+            "",
+            "### The pump's own week",
+            "",
+            "`/machine/gru/predict` reads the pump's baseline (its at-load readings of the 7 days "
+            "before the window) beside the window where it has one; the same windows answered by "
+            "the window alone (the network `/model/gru/predict` serves) for comparison.",
+            "",
+            "| scenario | answered with the baseline | MAE lubrificacao | window alone | "
+            "MAE hidraulico | window alone |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {name} | {without['answered_with_baseline']:.1%} | "
+            + " | ".join(
+                f"{fmt(result['scenarios'][name]['metrics'][i]['mae'])} | {fmt(without[i]['mae'])}"
+                for i in INDICES
+            )
+            + " |"
+            for name, without in alone
+            if without
+        ]
     ceilings = [
         (name, index, s["baselines"]["oracle_served_bands"][index])
         for name, s in result["scenarios"].items()

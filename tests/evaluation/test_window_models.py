@@ -115,6 +115,12 @@ def test_the_gru_card_tables_every_scenario_and_plots_predicted_against_true(gru
     assert "Impossible windows" in section and "MAE, posted hour" in section
     assert "stopped, at the running mix" in section and "oracle, faults known" in section
     assert "Ceiling: the served bands with every fault known" in section
+    # The pump's own week: the share answered with it, and the window alone beside.
+    without = gru_result["scenarios"][fleets.IN_DISTRIBUTION]["without_pump_baseline"]
+    week = section[section.index("### The pump's own week") :]
+    row = next(line for line in week.splitlines() if line.startswith("| in_distribution"))
+    assert f"{without['answered_with_baseline']:.1%}" in row
+    assert card.fmt(without["lubrificacao"]["mae"]) in row
     plot = tmp_path / "models" / "gru-predicted-vs-true.png"
     assert plot in files and plot.read_bytes()[:4] == b"\x89PNG"
 
@@ -136,6 +142,35 @@ def test_gru_info_shows_the_recorded_evaluation_and_the_band_calibration(
     assert info["band_calibration"] == {
         name: {"raw": knots[name]["raw"], "served": knots[name]["served"]} for name in knots
     }
+
+
+def test_the_pumps_own_week_answers_where_it_has_one_and_makes_the_answers_better(gru_result):
+    """On the gate's fleet (four days a pump), most machine windows have a baseline and are
+    answered by the baseline network, and lubrificacao (whose early faults hide in the spread
+    between pumps) errs less than from the window alone."""
+    scenario = gru_result["scenarios"][fleets.IN_DISTRIBUTION]
+    without = scenario["without_pump_baseline"]
+    assert without["answered_with_baseline"] > 0.6
+    served = scenario["metrics"]["lubrificacao"]["mae"]["value"]
+    assert served < without["lubrificacao"]["mae"]["value"], (served, without)
+
+
+def test_a_pump_running_hotter_and_lower_on_oil_than_its_own_week_reads_less_healthy(
+    small_models,
+):
+    """The same hour, beside two weeks of the same pump: one in which it ran as in this hour,
+    one in which it ran 6 °C cooler with 8 points more oil. Only the second says the hour is
+    a departure (a fault beginning): its lubrication index is lower."""
+    model = small_models["gru"]
+    window = healthy_running_window()
+    means = model.baseline.normalisation.window_means(window[np.newaxis])[0]
+    same = model.assess(window, means)
+    departed = model.assess(window, means + np.array([0.0, 0.0, -6.0, 8.0]))
+    assert same.used_baseline and departed.used_baseline
+    assert departed.indices["lubrificacao"] < same.indices["lubrificacao"] - 1.0, (
+        same.indices,
+        departed.indices,
+    )
 
 
 def test_impossible_and_degraded_windows_are_never_ok(small_models):
