@@ -7,6 +7,7 @@ import pytest
 from pumpapi import db
 from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.db import copy_fleet
+from pumpapi.errors import DatabaseUnavailable
 from tests.fixtures.db import NOMINAL, pump_history
 
 PREDICT = "/model/gru/predict"
@@ -268,8 +269,30 @@ def test_a_pump_with_a_week_behind_it_is_answered_with_its_baseline(
     body = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007").get_json()
     served = model.indices(pump.readings[np.newaxis, -60:], baselines=expected[np.newaxis])[0]
     assert list(body["indices"].values()) == pytest.approx(served.tolist(), abs=0.01)
+    assert meta["pump_baseline"]["reason"] is None
     short = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-008").get_json()["meta"]
-    assert short["pump_baseline"] == {"used": False, "values": None}
+    assert short["pump_baseline"] == {
+        "used": False,
+        "values": None,
+        "reason": "too_few_readings_at_load",
+    }
+    # Reading the baseline fails (a statement timeout, the server gone after the window was
+    # read): the window in hand answers alone, and says why, rather than a 503.
+    store = db.store(keras_db_app)
+
+    def fails(*args):
+        raise DatabaseUnavailable("statement timeout")
+
+    monkeypatch.setattr(store, "pump_baselines", fails)
+    degraded = client.post(f"{MACHINE}?machine_name=MOTOBOMBA-007")
+    assert degraded.status_code == 200
+    assert degraded.get_json()["meta"]["pump_baseline"] == {
+        "used": False,
+        "values": None,
+        "reason": "database_unavailable",
+    }
+    alone = model.indices(pump.readings[np.newaxis, -60:])[0]
+    assert list(degraded.get_json()["indices"].values()) == pytest.approx(alone.tolist(), abs=0.01)
     # /model/gru/info describes the baseline network and its definition.
     info = client.get("/model/gru/info").get_json()["model_info"]["pump_baseline"]
     assert info["days"] == 7 and info["quantities"] == list(definition.QUANTITIES)

@@ -8,6 +8,7 @@ from flask.views import MethodView
 
 from pumpapi import db, models
 from pumpapi.blueprints.fields import PredictQuerySchema
+from pumpapi.errors import DatabaseUnavailable
 from pumpapi.extensions.json import utc_iso
 from pumpapi.extensions.smorest import Blueprint
 from pumpapi.models.attribution import health_explanation
@@ -67,17 +68,25 @@ def _answer(
 
 
 def _baseline_meta(
-    model: HealthIndexModel, baseline: Any, assessment: HealthAssessment
+    model: HealthIndexModel, baseline: Any, assessment: HealthAssessment, unavailable: bool
 ) -> dict[str, Any] | None:
     """`meta.pump_baseline` of a /machine answer: null for a version without a baseline
-    network, else whether it answered and the pump's baseline (null when too few readings)."""
+    network, else whether it answered, the pump's baseline, and why not when it did not."""
     if model.baseline is None:
         return None
+    reason = None
+    if unavailable:
+        reason = "database_unavailable"
+    elif baseline is None:
+        reason = "too_few_readings_at_load"
+    elif not assessment.used_baseline:
+        reason = "window_not_at_load"
     return {
         "used": assessment.used_baseline,
         "values": None
         if baseline is None
         else {name: round(float(v), 4) for name, v in zip(QUANTITIES, baseline, strict=True)},
+        "reason": reason,
     }
 
 
@@ -153,15 +162,19 @@ class MachinePredict(MethodView):
             last_run = store.last_run_window(latest.machine, requested, RUNNING_FROM_RPM)
             if last_run is not None:
                 window, basis = last_run, "last_run"
-        baseline = None
+        baseline, unavailable = None, False
         if model.baseline is not None:
             start = {window.machine: window.timestamps[0]}
-            baseline = store.pump_baselines(model.baseline.normalisation, start)[window.machine]
+            try:
+                found = store.pump_baselines(model.baseline.normalisation, start)
+                baseline = found[window.machine]
+            except DatabaseUnavailable:  # the window is in hand: answered from it alone
+                unavailable = True
         with timed_inference(model):
             assessment = model.assess(window.values, baseline)
         answer = _answer(model, assessment, window.values, query["explain"])
         answer["meta"].update(
-            pump_baseline=_baseline_meta(model, baseline, assessment),
+            pump_baseline=_baseline_meta(model, baseline, assessment, unavailable),
             machine=window.machine,
             fetched_rows=len(window),
             requested_time_steps=requested,

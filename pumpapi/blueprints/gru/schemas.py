@@ -175,6 +175,16 @@ class PumpBaselineMetaSchema(Schema):
             },
         },
     )
+    reason = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why the baseline was not used (null when it was): "
+            "`too_few_readings_at_load` (fewer than 300 in the week before the window), "
+            "`window_not_at_load` (no reading of the window at load to compare with it), or "
+            "`database_unavailable` (reading it failed: the window, already read, answers).",
+            "example": None,
+        },
+    )
 
 
 _INDEX_DESCRIPTION = (
