@@ -383,5 +383,15 @@ class HealthIndexModel(KerasFamilyModel):
             }
             or None,
             "stopped_window_share": self.stopped_share,
-            "pump_baseline": self.metadata.get("pump_baseline"),
+            "pump_baseline": self._baseline_info(),
         }
+
+    def _baseline_info(self) -> dict[str, Any] | None:
+        """The version's `pump_baseline` record, with the served baseline network's checksum."""
+        found = self.metadata.get("pump_baseline")
+        if not found or self.baseline_runner is None:
+            return found
+        backend = "litert" if self.baseline_runner.backend == "litert" else "keras"
+        served = found["artifacts"][backend]
+        digest = self.metadata["files"][served]["sha256"]
+        return {**found, "checksum": {"file": served, "sha256": digest}}

@@ -297,6 +297,8 @@ def test_a_pump_with_a_week_behind_it_is_answered_with_its_baseline(
     info = client.get("/model/gru/info").get_json()["model_info"]["pump_baseline"]
     assert info["days"] == 7 and info["quantities"] == list(definition.QUANTITIES)
     assert info["artifacts"]["litert"] == "pump_baseline.tflite"
+    served = model.version.metadata["files"]["pump_baseline.tflite"]["sha256"]
+    assert info["checksum"] == {"file": "pump_baseline.tflite", "sha256": served}
 
 
 def test_a_pump_that_never_ran_is_answered_from_its_latest_readings(keras_db_app, database_url):
