@@ -16,8 +16,11 @@ drops half.
 
     .venv/bin/python scripts/gru_pump_baseline_experiment.py control baseline baseline=0.5
 
-What it measured, and why the baseline is not served yet: docs/window-models.md ("What an
-hour cannot carry").
+What it measured: docs/window-models.md ("What an hour cannot carry"). The baseline is served
+since (pumpapi.models.baseline, "A pump's own week" there), not as this script trains it: the
+served network stays as it is for posted windows, and a second network with the baseline
+retrains only its dense layers on the first one's summaries (pumpapi.training.gru,
+`train_baseline_network`), which read as well here at a fraction of the cost.
 """
 
 from __future__ import annotations
