@@ -4,8 +4,8 @@ One grouped query computes the baselines of any number of pumps, each for its ow
 start: the percentiles of its at-load readings of the DAYS before. A pump's baseline moves
 slowly (it is a week's percentile), so a process keeps each one and reads it again only when
 the window it serves starts more than REFRESH after the one it was computed for: a pump asked
-every minute costs one query an hour, and the fleet table one grouped query for the pumps
-whose hour has passed.
+every minute costs one query an hour, and the fleet table at most one grouped query of CHUNK
+pumps a page once its baselines are kept (the rest wait their turn, used up to STALE_AFTER).
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ from pumpapi.models.baseline import (
     LoadNormalisation,
 )
 
-#: How much later a window may start than the one a kept baseline was computed for.
+#: How much later a window may start than the one a kept baseline was computed for before it
+#: is read again (at most CHUNK pumps a call, the oldest first)...
 REFRESH = dt.timedelta(hours=1)
+#: ...and before it is not used any more (read again, however many pumps that is).
+STALE_AFTER = dt.timedelta(hours=6)
 
 #: Pumps per query: a week of 64 pumps' readings is read in about a third of a second here,
 #: well inside the statement timeout, whatever the fleet's size.
@@ -102,13 +105,22 @@ class BaselineCache:
         parameters)` runs BASELINES_SQL for the pumps not kept (or kept from too long ago)."""
         out: dict[str, np.ndarray | None] = {}
         missing: dict[str, dt.datetime] = {}
+        stale: list[tuple[dt.datetime, str]] = []
         with self._lock:
             for name, start in starts.items():
                 kept = self._kept.get((name, normalisation))
-                if kept is not None and kept[0] <= start < kept[0] + REFRESH:
-                    out[name] = kept[1]
-                else:
+                if kept is None or not kept[0] <= start < kept[0] + STALE_AFTER:
                     missing[name] = start
+                    continue
+                out[name] = kept[1]
+                if start >= kept[0] + REFRESH:
+                    stale.append((kept[0], name))
+        # Kept baselines past REFRESH are read again CHUNK at a time, the oldest first: a fleet
+        # whose baselines were all read at once does not read them all again at once an hour
+        # later (each answer meanwhile uses one at most STALE_AFTER old).
+        room = -len(missing) % CHUNK if missing else CHUNK  # what the last query has free
+        for _, name in sorted(stale)[:room]:
+            missing[name] = starts[name]
         if not missing:
             return out
         found: dict[str, np.ndarray | None] = {name: None for name in missing}

@@ -143,6 +143,38 @@ def test_the_cache_reads_a_pump_again_only_an_hour_of_windows_later(monkeypatch)
     assert [len(a) for a in asked] == [2, 2, 1]
 
 
+def test_an_hour_later_a_fleet_is_read_again_a_chunk_at_a_time_oldest_first(monkeypatch):
+    """Baselines past REFRESH are still used, and read again CHUNK pumps a call (the oldest
+    first, beside pumps never read, in the same queries); past STALE_AFTER they must be read."""
+    version = iter(range(1000))
+    asked: list[list[str]] = []
+
+    def read(query, params):
+        asked.append(list(params["names"]))
+        n = next(version)
+        return [(name, 500, float(n), 4.5, 80.0, 80.0) for name in params["names"]]
+
+    monkeypatch.setattr(cached, "CHUNK", 3)
+    cache = cached.BaselineCache()
+    norm = LoadNormalisation(2.0, 1.3, 0.02)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    minute = dt.timedelta(minutes=1)
+    cache.get(read, norm, {"A": t0, "B": t0 + minute, "C": t0 + 2 * minute})
+    cache.get(read, norm, {"D": t0 + 3 * minute, "E": t0 + 4 * minute})
+    asked.clear()
+    later = t0 + cached.REFRESH + 10 * minute
+    pumps = {name: later for name in "ABCDE"}
+    first = cache.get(read, norm, pumps)
+    assert asked == [["A", "B", "C"]]  # the three kept longest; D and E served as kept
+    assert [first[n][0] for n in "ABCDE"] == [2.0, 2.0, 2.0, 1.0, 1.0]
+    cache.get(read, norm, pumps | {"F": later})
+    assert asked[1] == ["F", "D", "E"]  # a pump never read, and the room left in its query
+    assert len(cache.get(read, norm, pumps)) == 5 and len(asked) == 2  # all fresh again
+    # Past STALE_AFTER, a kept baseline is not used: all are read, in chunks.
+    cache.get(read, norm, {name: later + cached.STALE_AFTER for name in "ABCDE"})
+    assert [len(a) for a in asked[2:]] == [3, 2]
+
+
 def test_the_cache_answers_none_for_a_pump_with_too_few_readings():
     def read(query, params):
         return [("P1", baseline.MIN_AT_LOAD_READINGS - 1, 8.0, 4.5, 80.0, 80.0)]
