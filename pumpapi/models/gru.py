@@ -10,7 +10,7 @@ import numpy as np
 
 from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.errors import InvalidInput
-from pumpapi.models.baseline import LoadNormalisation, PumpBaseline
+from pumpapi.models.baseline import BLOCK_WIDTH, LoadNormalisation, PumpBaseline
 from pumpapi.models.litert import KerasFamilyModel, WindowRunner, runner_for
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.support import TrainedRanges
@@ -185,6 +185,11 @@ class HealthIndexModel(KerasFamilyModel):
             )
         self.scaler = scaler
         self.trained = TrainedRanges.from_metadata(meta)
+        #: Each channel's trained [low, high] as two arrays (CHANNEL_NAMES order), for `indices`.
+        self._trained_bounds = tuple(
+            np.array([self.trained.ranges.get(c, (-np.inf, np.inf))[i] for c in CHANNEL_NAMES])
+            for i in (0, 1)
+        )
         self.calibration = BandCalibration.from_metadata(meta)
         #: Share of training windows ending with the engine stopped (None: not recorded).
         self.stopped_share: float | None = meta.get("stopped_window_share")
@@ -197,6 +202,7 @@ class HealthIndexModel(KerasFamilyModel):
         #: the window, with its bands: None for versions trained without one.
         self.baseline: PumpBaseline | None = None
         self.baseline_runner: WindowRunner | None = None
+        self.baseline_calibration = BandCalibration({})
         found = meta.get("pump_baseline")
         if found and found.get("artifacts"):
             self.baseline = PumpBaseline.from_metadata(found)
@@ -210,7 +216,7 @@ class HealthIndexModel(KerasFamilyModel):
         if self.baseline_runner is not None and self.baseline_runner.backend == "litert":
             self.baseline_runner(
                 np.zeros((1, WINDOW, len(CHANNEL_NAMES)), np.float32),
-                np.zeros((1, 2 * len(self.baseline.scale.mean)), np.float32),
+                np.zeros((1, BLOCK_WIDTH), np.float32),
             )
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
@@ -270,12 +276,7 @@ class HealthIndexModel(KerasFamilyModel):
             raw = np.clip(self.baseline_runner(self._scaled(windows[extended]), block), 0.0, 1.0)
             values[extended] = self.baseline_calibration.apply(raw.astype(np.float64) * 100.0)
         if self.trained:
-            low = np.array(
-                [self.trained.ranges.get(c, (-np.inf, np.inf))[0] for c in CHANNEL_NAMES]
-            )
-            high = np.array(
-                [self.trained.ranges.get(c, (-np.inf, np.inf))[1] for c in CHANNEL_NAMES]
-            )
+            low, high = self._trained_bounds
             unseen = ((windows < low) | (windows > high)).any(axis=(1, 2))
             values[unseen] = np.minimum(values[unseen], UNSEEN_INPUT_CEILING)
         # A window whose channel means no training window rated OK ever showed: not OK either.
