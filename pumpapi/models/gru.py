@@ -11,7 +11,12 @@ import numpy as np
 from pumpapi.channels import CHANNEL_NAMES
 from pumpapi.errors import InvalidInput
 from pumpapi.models.baseline import BLOCK_WIDTH, LoadNormalisation, PumpBaseline
-from pumpapi.models.litert import KerasFamilyModel, WindowRunner, runner_for
+from pumpapi.models.litert import (
+    KerasFamilyModel,
+    WindowRunner,
+    runner_for,
+    served_checksum,
+)
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.support import TrainedRanges
 
@@ -392,7 +397,5 @@ class HealthIndexModel(KerasFamilyModel):
         found = self.metadata.get("pump_baseline")
         if not found or self.baseline_runner is None:
             return found
-        backend = "litert" if self.baseline_runner.backend == "litert" else "keras"
-        served = found["artifacts"][backend]
-        digest = self.metadata["files"][served]["sha256"]
-        return {**found, "checksum": {"file": served, "sha256": digest}}
+        checksum = served_checksum(self.version, found["artifacts"], self.baseline_runner.backend)
+        return {**found, "checksum": checksum}

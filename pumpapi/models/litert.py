@@ -190,19 +190,26 @@ def artifact_info(version: ModelVersion, backend: str) -> dict[str, Any]:
     `file_size_mb` and `last_modified` (UTC) are those of the Keras model, as the seed's
     /model/gru/info reported them; `checksum` is the sha256 of the artifact actually served.
     """
-    artifacts = version.metadata["artifacts"]
-    keras_file = version.file(artifacts["keras"])
-    stat = keras_file.stat()
-    served = artifacts["litert"] if backend == "litert" else artifacts["keras"]
+    stat = version.file(version.metadata["artifacts"]["keras"]).stat()
+    checksum = served_checksum(version, version.metadata["artifacts"], backend)
     return {
         "file_size_mb": round(stat.st_size / 1e6, 2),
         "last_modified": dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).strftime(
             "%Y-%m-%d %H:%M:%S"
         ),
         "backend": backend,
-        "served_artifact": served,
-        "checksum": {"file": served, "sha256": version.metadata["files"][served]["sha256"]},
+        "served_artifact": checksum["file"],
+        "checksum": checksum,
     }
+
+
+def served_checksum(
+    version: ModelVersion, artifacts: Mapping[str, str], backend: str
+) -> dict[str, str]:
+    """The file of `artifacts` (a network's {"keras", "litert"}) that `backend` serves, and
+    its sha256 as the version's metadata lists it (verified at load)."""
+    served = artifacts["litert"] if backend == "litert" else artifacts["keras"]
+    return {"file": served, "sha256": version.metadata["files"][served]["sha256"]}
 
 
 class KerasFamilyModel(Model):
