@@ -123,7 +123,7 @@ def build_model(units: int, learning_rate: float, baseline: bool = False) -> Any
     conversion stays built-in ops (min is the max of the negated window).
 
     With `baseline`, a second input (`baseline`, BaselineScale.block) joins the summary before
-    the dense layers: the baseline network (`train_baseline_head`)."""
+    the dense layers: the baseline network (`train_baseline_network`)."""
     import keras
 
     readings = keras.Input((WINDOW, len(CHANNEL_NAMES)), name="readings")
@@ -332,28 +332,28 @@ def baseline_rows(
 def train_baseline_network(
     model: Any,
     scaled: Callable[[np.ndarray], np.ndarray],
-    inputs: np.ndarray,
-    train: Windows,
-    validation: Windows,
-    baseline: PumpBaseline,
+    train: tuple[np.ndarray, np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray, np.ndarray],
     config: GRUTrainingConfig,
 ) -> tuple[Any, FitRun]:
     """The baseline network: `model` (trained) with the pump's baseline beside its summary.
 
-    Only the dense layers learn again, from the summaries the trained network makes of the
-    windows (`inputs`: the training windows as it learnt them) and the baseline block, starting
-    from its own weights with the baseline's at zero (it starts as the network it extends).
-    Seconds instead of a second training; on a development fleet it read lubrificacao 4.32 ->
-    3.75 and hidraulico 3.55 -> 2.93 (docs/window-models.md, "A pump's own week")."""
+    `train` and `validation` are (windows, BaselineScale.block, targets) of the windows that
+    have a baseline (the training windows as the network learnt them). Only the dense layers
+    learn again, from the summaries the trained network makes of those windows and the
+    baseline block, starting from its own weights with the baseline's at zero (it starts as
+    the network it extends). Seconds instead of a second training; on a development fleet it
+    read lubrificacao 4.32 -> 3.75 and hidraulico 3.55 -> 2.93 (docs/window-models.md, "A
+    pump's own week")."""
     import keras
 
     summary = keras.Model(model.inputs, model.get_layer("summary").output)
     width = summary.output.shape[-1]
 
-    def rows(windows: Windows, given: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        usable, block = baseline_rows(windows, given, baseline)
-        summaries = summary.predict(scaled(given[usable]), batch_size=2048, verbose=0)
-        return [summaries, block], windows.targets[usable]
+    def rows(given: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[list, np.ndarray]:
+        windows, block, targets = given
+        summaries = summary.predict(scaled(windows), batch_size=2048, verbose=0)
+        return [summaries, block], targets
 
     features = keras.Input((width,), name="summary")
     block = keras.Input((BLOCK_WIDTH,), name="baseline")
@@ -369,7 +369,7 @@ def train_baseline_network(
         layers[name].set_weights(model.get_layer(name).get_weights())
     # A smaller step than the network's: the head starts from a good answer.
     head.compile(keras.optimizers.Adam(config.learning_rate / 3), keras.losses.Huber(delta=0.01))
-    fit = fit_early_stopping(head, rows(train, inputs), rows(validation, validation.inputs), config)
+    fit = fit_early_stopping(head, rows(train), rows(validation), config)
 
     combined = build_model(config.units, config.learning_rate, baseline=True)
     for layer in combined.layers:
@@ -514,6 +514,8 @@ def train_gru(
 #: Fewest training windows with a pump baseline to learn the baseline network from (and
 #: validation windows to stop it): a fleet of short histories is served without one.
 MIN_BASELINE_WINDOWS = {"train": 20, "validation": 5}
+#: The three sets of windows, in `_baseline_network`'s order.
+SETS = ("train", "validation", "test")
 
 
 def _baseline_network(
@@ -529,28 +531,34 @@ def _baseline_network(
     windows that have a baseline: (metadata `pump_baseline`, publish's companions, held-out
     metrics). Without enough windows with a baseline, the reason instead, and no network."""
     train, validation, test = windows
-    counts = {
-        name: int(baseline_rows(w, w.inputs, pump_baseline)[0].sum())
-        for name, w in (("train", train), ("validation", validation))
+    # Which windows have a baseline, and their block: once per set of windows.
+    found = {
+        name: baseline_rows(w, w.inputs, pump_baseline)
+        for name, w in zip(SETS, windows, strict=True)
     }
+    counts = {name: int(found[name][0].sum()) for name in MIN_BASELINE_WINDOWS}
     if any(counts[name] < least for name, least in MIN_BASELINE_WINDOWS.items()):
         reason = f"windows with a pump baseline {counts}, fewer than {MIN_BASELINE_WINDOWS}"
         log.warning("gru trained without a baseline network: %s", reason)
         return {"artifacts": None, "skipped": reason}, {}, None
-    extended, fit = train_baseline_network(
-        model, scaled, inputs, train, validation, pump_baseline, config
-    )
 
-    def answers(windows: Windows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The baseline network's indices (0–100) of the windows with a baseline, which those
-        are, and their block."""
-        usable, block = baseline_rows(windows, windows.inputs, pump_baseline)
-        given = [scaled(windows.inputs[usable]), block]
-        return np.asarray(extended.predict(given, batch_size=1024, verbose=0)) * 100, usable, block
+    def subset(w: Windows, given: np.ndarray, rows: tuple[np.ndarray, np.ndarray]) -> tuple:
+        """(windows, block, targets) of the windows `rows` says have a baseline."""
+        mask, block = rows
+        return given[mask], block, w.targets[mask]
 
-    network, usable, block = answers(validation)
-    calibration = fit_band_calibration(network, validation.targets[usable] * 100.0)
-    check = [scaled(validation.inputs[usable][:64]), block[:64]]
+    # The training windows as the network learnt them (noise and all) for its second fit.
+    learnt = subset(train, inputs, baseline_rows(train, inputs, pump_baseline))
+    checked = subset(validation, validation.inputs, found["validation"])
+    extended, fit = train_baseline_network(model, scaled, learnt, checked, config)
+
+    def answers(given: np.ndarray, block: np.ndarray, targets: np.ndarray) -> tuple:
+        """The baseline network's indices (0–100) of windows with a baseline, and the truth."""
+        predicted = extended.predict([scaled(given), block], batch_size=1024, verbose=0)
+        return np.asarray(predicted) * 100, targets * 100
+
+    calibration = fit_band_calibration(*answers(*checked))
+    check = [scaled(checked[0][:64]), checked[1][:64]]
     record = {
         **pump_baseline.describe(),
         "band_calibration": calibration,
@@ -558,13 +566,14 @@ def _baseline_network(
         "fit": {"epochs": fit.epochs, "seconds": round(fit.seconds, 1)},
     }
     metrics = None
-    if baseline_rows(test, test.inputs, pump_baseline)[0].any():
-        network, usable, _ = answers(test)
+    mask = found["test"][0]
+    if mask.any():
+        network, truth = answers(*subset(test, test.inputs, found["test"]))
         served = BandCalibration.fitted(calibration).apply(network)
         metrics = {
-            "mae": _mae(served / 100.0, test.targets[usable]),
-            "without_mae": _mae(served_test[usable] / 100.0, test.targets[usable]),
-            "windows": int(usable.sum()),
+            "mae": _mae(served / 100.0, truth / 100.0),
+            "without_mae": _mae(served_test[mask] / 100.0, test.targets[mask]),
+            "windows": int(mask.sum()),
         }
     return record, {"pump_baseline": (extended, check)}, metrics
 
