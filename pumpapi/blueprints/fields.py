@@ -78,12 +78,18 @@ def machine_name_field() -> fields.String:
     )
 
 
-def version_field() -> fields.String:
-    """`?version=`: pin the model version that answers (a number or an alias)."""
+def version_field(description: str | None = None) -> fields.String:
+    """`?version=`: a model version (a number or an alias) — by default the one that answers.
+    No version name holds a NUL (nor can PostgreSQL text, where the prediction log keeps them):
+    such a value is a 422 naming the field, not a lookup."""
     return fields.String(
-        validate=validate.Length(min=1, max=32),
+        validate=[
+            validate.Length(min=1, max=32),
+            validate.Regexp(r"^[^\x00]*$", error="Must not contain a NUL character."),
+        ],
         metadata={
-            "description": "The model version to answer with: a number, or an alias (`latest`, "
+            "description": description
+            or "The model version to answer with: a number, or an alias (`latest`, "
             "`production`, `candidate`). Default: `latest`. Unknown: 404; in the store but "
             "not loaded here: 503. The answer's X-Model-Version header names the version.",
             "example": "latest",

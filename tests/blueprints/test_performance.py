@@ -114,6 +114,21 @@ def test_unknown_family_is_404_and_filters_apply(app):
     assert client.get(f"/model/xgboost/performance?since={later}").get_json()["versions"] == []
 
 
+@pytest.mark.parametrize("path", ["performance", "drift"])
+def test_a_version_holding_a_nul_is_422_naming_the_field(app, path):
+    """No version name holds a NUL, and PostgreSQL text cannot: found by the fuzzer as a 500
+    (the value reached the prediction log's query)."""
+    response = app.test_client().get(f"/model/xgboost/{path}?version=1%00")
+    assert response.status_code == 422, response.get_json()
+    body = response.get_json()
+    assert body["success"] is False and "version" in str(body)
+
+
+def test_a_pinned_version_holding_a_nul_is_422_too(app):
+    response = app.test_client().post("/machine/predict?machine_name=MOTOBOMBA-001&version=1%00")
+    assert response.status_code == 422, response.get_json()
+
+
 @pytest.mark.parametrize(
     ("scores", "labels", "expected"),
     [

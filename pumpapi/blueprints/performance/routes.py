@@ -10,6 +10,7 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from pumpapi import db, models
+from pumpapi.blueprints.fields import version_field
 from pumpapi.db import drift
 from pumpapi.db.performance import realized
 from pumpapi.errors import ModelNotFound, ModelNotReady
@@ -30,12 +31,8 @@ blp = Blueprint(
 
 
 class PerformanceQuerySchema(Schema):
-    version = fields.String(
-        validate=validate.Length(min=1, max=32),
-        metadata={
-            "description": "One version: performance reads every logged version by default, "
-            "drift the latest."
-        },
+    version = version_field(
+        "One version: performance reads every logged version by default, drift the latest."
     )
     since = fields.AwareDateTime(
         metadata={"description": "From this time (drift: 24 h ago by default)."}
