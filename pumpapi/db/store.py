@@ -65,20 +65,6 @@ _LAST_RUN_ROWS = sql.SQL(
     ") ORDER BY readings.ts DESC LIMIT %(steps)s"
 )
 
-#: The latest `steps` readings of one pump up to its last reading with the engine running
-#: (`eng_rpm` at least %(running_rpm)s), oldest first: a stopped pump's last run. Two backward
-#: scans of the primary key: to the last running reading, then `steps` rows from it.
-LAST_RUN_READINGS_SQL = (
-    sql.SQL(
-        "SELECT r.ts, {channels} FROM pumps AS p"
-        " CROSS JOIN LATERAL ({rows}) AS r"
-        " WHERE p.name = %(machine)s"
-        " ORDER BY r.ts"
-    )
-    .format(channels=_channels("r"), rows=_LAST_RUN_ROWS)
-    .as_string()
-)
-
 #: A pump's latest readings packed into one value: their count, first and last times, and the
 #: eight channels of each (oldest first) as big-endian float8, NaN for a missing value. One row
 #: to decode instead of thousands of tuples (the window model reads 2,880 readings a request).
@@ -136,7 +122,8 @@ LATEST_WINDOWS_SQL = (
 )
 
 #: The latest `steps` readings up to the last running reading (`eng_rpm` at least
-#: %(running_rpm)s) of each pump named: LAST_RUN_READINGS_SQL for many pumps in one query.
+#: %(running_rpm)s) of each pump named, in one query: a stopped pump's last run. Per pump, two
+#: backward scans of the primary key: to the last running reading, then `steps` rows from it.
 LAST_RUN_WINDOWS_SQL = (
     sql.SQL(
         "SELECT p.id, extract(epoch FROM r.ts)::float8, {channels} FROM pumps AS p"
@@ -484,16 +471,6 @@ class TelemetryStore:
         """Up to `steps` newest readings of a pump, oldest first (fewer if it has fewer)."""
         return _window(machine, self._latest_rows(machine, steps))
 
-    def last_run_window(self, machine: str, steps: int, running_rpm: float) -> Window | None:
-        """Up to `steps` readings of a pump ending at its last reading with the engine running
-        (Eng_RPM ≥ `running_rpm`), oldest first; None if it never ran in its readings."""
-        _checked_machine(machine)
-        params = {"steps": int(steps), "machine": machine, "running_rpm": float(running_rpm)}
-        rows = self.run(
-            lambda conn: conn.execute(LAST_RUN_READINGS_SQL, params, binary=True).fetchall()
-        )
-        return _window(machine, rows) if rows else None
-
     def latest_values(self, machine: str, steps: int) -> PackedWindow:
         """Up to `steps` newest readings of a pump as one (n, 8) array (oldest first, columns
         CHANNEL_NAMES) with the times of the first and last: no timestamp per reading is
@@ -562,8 +539,9 @@ class TelemetryStore:
     def last_run_windows(
         self, steps: int, running_rpm: float, machines: list[str]
     ) -> dict[str, Window]:
-        """`last_run_window` of each pump named, by name, in one query (pumps that never ran in
-        their readings are left out)."""
+        """Up to `steps` readings of each pump named, oldest first, ending at its last reading
+        with the engine running (Eng_RPM ≥ `running_rpm`), by name, in one query (pumps that
+        never ran in their readings are left out)."""
         params = {"steps": int(steps), "running_rpm": float(running_rpm), "machines": machines}
         found = self._numbers_by_pump(LAST_RUN_WINDOWS_SQL, params)
         return {name: Window(name, times, values) for name, (times, values) in found.items()}

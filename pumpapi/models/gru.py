@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -53,6 +54,30 @@ _RPM = CHANNEL_NAMES.index("Eng_RPM")
 def running(readings: np.ndarray) -> np.ndarray:
     """Whether each reading (…, 8 channels in CHANNEL_NAMES order) is of a running engine."""
     return np.asarray(readings)[..., _RPM] >= RUNNING_FROM_RPM
+
+
+class _Readings(Protocol):
+    values: np.ndarray
+
+
+W = TypeVar("W", bound=_Readings)
+
+
+def answered_windows(
+    latest: Mapping[str, W], last_runs: Callable[[list[str]], Mapping[str, W]]
+) -> dict[str, tuple[W, str]]:
+    """The window each pump's health is answered from, and its basis, as `/machine/gru/predict`
+    and the fleet table answer: a stopped engine shows little of its health, and health does
+    not change while it stands, so a pump whose latest reading is stopped is answered from its
+    readings ending at its last running one (`last_run`), when it ever ran; every other pump from
+    its latest readings (`latest`). `last_runs` reads those windows for the stopped pumps named
+    (by name; pumps that never ran left out); what a failed read does is the caller's choice."""
+    stopped = [name for name, window in latest.items() if not running(window.values[-1])]
+    found = last_runs(stopped) if stopped else {}
+    return {
+        name: (found[name], "last_run") if name in found else (window, "latest")
+        for name, window in latest.items()
+    }
 
 
 def last_run_ends(is_running: np.ndarray, ends: np.ndarray, timesteps: int = WINDOW) -> np.ndarray:

@@ -13,7 +13,14 @@ import pytest
 
 from pumpapi.channels import BY_NAME, CHANNEL_NAMES, CHANNELS
 from pumpapi.errors import InvalidInput
-from pumpapi.models.gru import WINDOW, HealthIndexModel, pad_window, status_band
+from pumpapi.models.gru import (
+    RUNNING_FROM_RPM,
+    WINDOW,
+    HealthIndexModel,
+    answered_windows,
+    pad_window,
+    status_band,
+)
 from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore
@@ -433,3 +440,31 @@ def test_a_version_without_a_baseline_network_answers_from_the_window_alone(
     assessment = model.assess(window, baseline)
     assert assessment.used_baseline is False
     assert assessment.indices == model.assess(window).indices
+
+
+def test_a_stopped_pump_is_answered_from_its_last_run_and_a_running_one_from_its_latest():
+    """The rule /machine/gru/predict and the fleet table share: only the stopped pumps' last
+    runs are read, and a stopped pump that never ran keeps its latest window."""
+
+    class Hour:
+        def __init__(self, rpm: float):
+            self.values = np.full((WINDOW, len(CHANNEL_NAMES)), rpm)
+
+    running, stopped, never_ran = Hour(1500.0), Hour(0.0), Hour(RUNNING_FROM_RPM - 1)
+    last_run = Hour(1400.0)
+    asked = []
+
+    def last_runs(names):
+        asked.append(sorted(names))
+        return {"B": last_run}
+
+    answered = answered_windows({"A": running, "B": stopped, "C": never_ran}, last_runs)
+    assert asked == [["B", "C"]]
+    assert answered == {
+        "A": (running, "latest"),
+        "B": (last_run, "last_run"),
+        "C": (never_ran, "latest"),
+    }
+    # Nobody stopped: nothing else is read.
+    assert answered_windows({"A": running}, last_runs) == {"A": (running, "latest")}
+    assert len(asked) == 1

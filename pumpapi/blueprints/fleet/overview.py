@@ -33,6 +33,7 @@ from pumpapi.models.gru import (
     RUNNING_FROM_RPM,
     WINDOW,
     HealthIndexModel,
+    answered_windows,
     last_run_ends,
     running,
     status_band,
@@ -167,17 +168,19 @@ def fleet_overview(
         _trends(store, risk, rows, machines, now, outcome, hourly_cache or HourlyReadings())
     health: HealthIndexModel | None = outcome.attempt("gru", lambda: _model(registry, "gru"))
     if health is not None and readings:
-        windows = outcome.attempt("database", lambda: store.latest_windows(WINDOW)) or {}
-        # As /machine/gru/predict answers: a stopped pump from its last running hour.
-        stopped = [name for name, window in windows.items() if not running(window.values[-1])]
-        if stopped:
-            windows |= (
+        latest = outcome.attempt("database", lambda: store.latest_windows(WINDOW)) or {}
+        # As /machine/gru/predict answers (a stopped pump from its last running hour); a
+        # failed read of those leaves the stopped pumps their latest hour.
+        answered = answered_windows(
+            latest,
+            lambda stopped: (
                 outcome.attempt(
-                    "database",
-                    lambda: store.last_run_windows(WINDOW, RUNNING_FROM_RPM, stopped),
+                    "database", lambda: store.last_run_windows(WINDOW, RUNNING_FROM_RPM, stopped)
                 )
                 or {}
-            )
+            ),
+        )
+        windows = {name: window for name, (window, _) in answered.items()}
         starts = {name: window.timestamps[0] for name, window in windows.items()}
         baselines = _baselines(store, health, starts, outcome)
         for name, window in windows.items():

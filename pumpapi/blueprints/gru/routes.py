@@ -18,6 +18,7 @@ from pumpapi.models.gru import (
     RUNNING_FROM_RPM,
     HealthAssessment,
     HealthIndexModel,
+    answered_windows,
     running,
 )
 from pumpapi.models.timing import timed_inference
@@ -156,12 +157,11 @@ class MachinePredict(MethodView):
         model = _model()
         requested = query["time_steps"]
         store = db.store()
-        window = latest = store.latest_window(query["machine_name"], requested)
-        basis = "latest"
-        if not running(latest.values[-1]):
-            last_run = store.last_run_window(latest.machine, requested, RUNNING_FROM_RPM)
-            if last_run is not None:
-                window, basis = last_run, "last_run"
+        latest = store.latest_window(query["machine_name"], requested)
+        window, basis = answered_windows(
+            {latest.machine: latest},
+            lambda stopped: store.last_run_windows(requested, RUNNING_FROM_RPM, stopped),
+        )[latest.machine]
         baseline, unavailable = None, False
         if model.baseline is not None:
             start = {window.machine: window.timestamps[0]}
