@@ -215,11 +215,8 @@ class HealthIndexModel(KerasFamilyModel):
             )
         self.scaler = scaler
         self.trained = TrainedRanges.from_metadata(meta)
-        #: Each channel's trained [low, high] as two arrays (CHANNEL_NAMES order), for `indices`.
-        self._trained_bounds = tuple(
-            np.array([self.trained.ranges.get(c, (-np.inf, np.inf))[i] for c in CHANNEL_NAMES])
-            for i in (0, 1)
-        )
+        #: Beyond these (CHANNEL_NAMES order) a channel is warned about, and the answer capped.
+        self._warned_beyond = self.trained.limits(CHANNEL_NAMES)
         self.calibration = BandCalibration.from_metadata(meta)
         #: Share of training windows ending with the engine stopped (None: not recorded).
         self.stopped_share: float | None = meta.get("stopped_window_share")
@@ -288,8 +285,9 @@ class HealthIndexModel(KerasFamilyModel):
         (batch, 60, 8): the network's through the version's band calibration — or, for the
         windows given a pump baseline (`baselines`, see `with_baseline`), the baseline
         network's through its own — capped at UNSEEN_INPUT_CEILING for a window with any value
-        outside the training data or beyond the healthy windows (`_beyond_healthy`, computed
-        here unless given as `beyond`; what `assess` answers; the evaluation scores this)."""
+        outside the training data (from where its warning starts: pumpapi.models.support) or
+        beyond the healthy windows (`_beyond_healthy`, computed here unless given as `beyond`;
+        what `assess` answers; the evaluation scores this)."""
         return self._answer(windows, beyond, baselines)[0]
 
     def _answer(
@@ -306,7 +304,7 @@ class HealthIndexModel(KerasFamilyModel):
             raw = np.clip(self.baseline_runner(self._scaled(windows[extended]), block), 0.0, 1.0)
             values[extended] = self.baseline_calibration.apply(raw.astype(np.float64) * 100.0)
         if self.trained:
-            low, high = self._trained_bounds
+            low, high = self._warned_beyond
             unseen = ((windows < low) | (windows > high)).any(axis=(1, 2))
             values[unseen] = np.minimum(values[unseen], UNSEEN_INPUT_CEILING)
         # A window whose channel means no training window rated OK ever showed: not OK either.

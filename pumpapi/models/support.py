@@ -115,6 +115,14 @@ class TrainedRanges:
         slack = MARGIN * (bounds[1] - bounds[0])
         return bounds[0] - slack, bounds[1] + slack
 
+    def limits(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The values beyond which each of `names` warns (its range widened by MARGIN), as a
+        low and a high array in that order; ±inf for an input without a range. A family that
+        acts on inputs outside the training data (the gru's cap) compares with these, so that
+        it acts exactly where it warns."""
+        found = [self._limits(name) or (-np.inf, np.inf) for name in names]
+        return np.array([low for low, _ in found]), np.array([high for _, high in found])
+
     def check(self, name: str, values: Any, field: str | None = None) -> dict[str, Any] | None:
         """The warning for input `name` if any of `values` (a number or an array) lies outside
         its trained range (by more than MARGIN of its width), reporting the value furthest

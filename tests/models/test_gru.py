@@ -24,6 +24,7 @@ from pumpapi.models.gru import (
 from pumpapi.models.registry import ModelRegistry
 from pumpapi.models.scaling import SCALER_FILE, MinMaxScaling
 from pumpapi.models.store import ModelStore
+from pumpapi.models.support import MARGIN
 from tests.fixtures.tensorflow import LITERT_CONFIG, loaded_model
 
 
@@ -327,6 +328,32 @@ def test_a_window_outside_the_training_data_is_warned_about_and_never_ok(keras_t
     assert oil["trained_range"] == list(model.trained.ranges["Oil_P"])
     assert set(result.status.values()) == {"ATENÇÃO"}
     assert max(result.indices.values()) < 70
+
+
+def test_a_window_is_capped_exactly_where_it_is_warned_about(keras_trained):
+    """Within the warnings' margin beyond a trained extreme (sample noise: pumpapi.models.support)
+    a value neither warns nor caps; beyond it, both. A capped answer always says why."""
+    model = loaded(keras_trained.store)
+    model.runner = FixedScores(0.95, 0.95)
+    low, high = model.healthy_means["hidraulico"]
+    lub_low, lub_high = model.healthy_means["lubrificacao"]
+    window = np.repeat(((np.maximum(low, lub_low) + np.minimum(high, lub_high)) / 2)[None], 60, 0)
+    channel = CHANNEL_NAMES.index("Char_V")
+    trained_low, trained_high = model.trained.ranges["Char_V"]
+    slack = MARGIN * (trained_high - trained_low)
+
+    def answered(value):
+        changed = window.copy()
+        changed[-1, channel] = value
+        return model.assess(changed)
+
+    at_edge = answered(trained_high)
+    assert at_edge.warnings == [] and at_edge.indices == {"lubrificacao": 95.0, "hidraulico": 95.0}
+    within = answered(trained_high + 0.5 * slack)
+    assert within.warnings == [] and within.indices == at_edge.indices
+    beyond = answered(trained_high + 1.5 * slack)
+    assert [w["field"] for w in beyond.warnings] == ["Char_V"]
+    assert max(beyond.indices.values()) < 70
 
 
 def test_the_network_sees_out_of_range_values_clipped_to_the_training_range(keras_trained):
