@@ -194,6 +194,10 @@ class PumpBaseline:
             "scale": {"mean": list(self.scale.mean), "std": list(self.scale.std)},
         }
 
-    def usable(self, baselines: np.ndarray, means: np.ndarray) -> np.ndarray:
-        """Which rows have both a baseline and an at-load reading in their window."""
-        return np.isfinite(baselines).all(axis=1) & np.isfinite(means).all(axis=1)
+    def rows(self, windows: np.ndarray, baselines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which windows (n, 60, 8) the baseline network answers — those with a baseline
+        (n, 4; NaN rows without) and an at-load reading — and its second input for them
+        (`BaselineScale.block`): at training and when serving."""
+        means = self.normalisation.window_means(windows)
+        usable = np.isfinite(baselines).all(axis=1) & np.isfinite(means).all(axis=1)
+        return usable, self.scale.block(means[usable], baselines[usable])

@@ -253,11 +253,7 @@ class HealthIndexModel(KerasFamilyModel):
         beyond it the network would extrapolate however its weights bend, e.g. rate a
         60 bar discharge healthier than a 6 bar one. The answer then rests on the nearest
         values it knows, and `assess` says so (warnings) and caps it."""
-        return self.runner(self._scaled(windows))
-
-    def _scaled(self, windows: np.ndarray) -> np.ndarray:
-        scaled = np.clip(self.scaler.transform(windows), *self.scaler.feature_range)
-        return scaled.astype(np.float32)
+        return self.runner(self.scaler.clipped(windows))
 
     def with_baseline(self, windows: np.ndarray, baselines: np.ndarray | None) -> np.ndarray:
         """Which windows (batch, 60, 8) the baseline network answers: those with a pump
@@ -270,10 +266,7 @@ class HealthIndexModel(KerasFamilyModel):
         """`with_baseline`, and the baseline network's second input for those windows."""
         if self.baseline is None or baselines is None:
             return np.zeros(len(windows), dtype=bool), None
-        baselines = np.asarray(baselines, dtype=np.float64)
-        means = self.baseline.normalisation.window_means(windows)
-        usable = self.baseline.usable(baselines, means)
-        return usable, self.baseline.scale.block(means[usable], baselines[usable])
+        return self.baseline.rows(windows, np.asarray(baselines, dtype=np.float64))
 
     def indices(
         self,
@@ -301,7 +294,9 @@ class HealthIndexModel(KerasFamilyModel):
             raw = np.clip(self.scores(windows[~extended]).astype(np.float64), 0.0, 1.0)
             values[~extended] = self.calibration.apply(raw * 100.0)
         if extended.any():
-            raw = np.clip(self.baseline_runner(self._scaled(windows[extended]), block), 0.0, 1.0)
+            raw = np.clip(
+                self.baseline_runner(self.scaler.clipped(windows[extended]), block), 0.0, 1.0
+            )
             values[extended] = self.baseline_calibration.apply(raw.astype(np.float64) * 100.0)
         if self.trained:
             low, high = self._warned_beyond

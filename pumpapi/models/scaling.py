@@ -100,3 +100,8 @@ class MinMaxScaling:
         if self.clip:
             np.clip(scaled, self.feature_range[0], self.feature_range[1], out=scaled)
         return scaled
+
+    def clipped(self, values: np.ndarray) -> np.ndarray:
+        """`transform`, clipped to the feature range, as float32: what a window network reads,
+        at training and when serving (beyond the training data it would extrapolate)."""
+        return np.clip(self.transform(values), *self.feature_range).astype(np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -320,18 +320,9 @@ def with_sensor_noise(
 HEAD_LAYERS = ("hidden", "hidden2", "health")
 
 
-def baseline_rows(
-    windows: Windows, inputs: np.ndarray, baseline: PumpBaseline
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which windows have a usable pump baseline, and their BaselineScale.block."""
-    means = baseline.normalisation.window_means(inputs)
-    usable = baseline.usable(windows.baselines, means)
-    return usable, baseline.scale.block(means[usable], windows.baselines[usable])
-
-
 def train_baseline_network(
     model: Any,
-    scaled: Callable[[np.ndarray], np.ndarray],
+    scaler: MinMaxScaling,
     train: tuple[np.ndarray, np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray, np.ndarray],
     config: GRUTrainingConfig,
@@ -352,7 +343,7 @@ def train_baseline_network(
 
     def rows(given: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[list, np.ndarray]:
         windows, block, targets = given
-        summaries = summary.predict(scaled(windows), batch_size=2048, verbose=0)
+        summaries = summary.predict(scaler.clipped(windows), batch_size=2048, verbose=0)
         return [summaries, block], targets
 
     features = keras.Input((width,), name="summary")
@@ -438,13 +429,9 @@ def train_gru(
         sample_weight=np.where(degraded, config.degraded_weight, 1.0).astype(np.float32),
     )
 
-    def scaled(windows: np.ndarray) -> np.ndarray:
-        """Windows as the network reads them (inputs clipped to the scaler's range)."""
-        return np.clip(scaler.transform(windows), *scaler.feature_range).astype(np.float32)
-
     def network(windows: Windows) -> np.ndarray:
         """The network's indices (0–1) as served before calibration."""
-        return np.asarray(model.predict(scaled(windows.inputs), batch_size=1024, verbose=0))
+        return np.asarray(model.predict(scaler.clipped(windows.inputs), batch_size=1024, verbose=0))
 
     # The band calibration is fitted on the validation pumps (which chose only the epoch).
     calibration = fit_band_calibration(network(validation) * 100.0, validation.targets * 100.0)
@@ -454,7 +441,7 @@ def train_gru(
     # The baseline network (/machine/gru/predict, when the pump has a baseline) and its bands.
     pump_baseline = PumpBaseline(normalisation, BaselineScale.fit(train.baselines))
     record, companions, extended_metrics = _baseline_network(
-        model, scaled, inputs, (train, validation, test), pump_baseline, served_test, config
+        model, scaler, inputs, (train, validation, test), pump_baseline, served_test, config
     )
     metrics = {
         "held_out": {
@@ -520,7 +507,7 @@ SETS = ("train", "validation", "test")
 
 def _baseline_network(
     model: Any,
-    scaled: Callable[[np.ndarray], np.ndarray],
+    scaler: MinMaxScaling,
     inputs: np.ndarray,
     windows: tuple[Windows, Windows, Windows],
     pump_baseline: PumpBaseline,
@@ -533,7 +520,7 @@ def _baseline_network(
     train, validation, test = windows
     # Which windows have a baseline, and their block: once per set of windows.
     found = {
-        name: baseline_rows(w, w.inputs, pump_baseline)
+        name: pump_baseline.rows(w.inputs, w.baselines)
         for name, w in zip(SETS, windows, strict=True)
     }
     counts = {name: int(found[name][0].sum()) for name in MIN_BASELINE_WINDOWS}
@@ -548,17 +535,17 @@ def _baseline_network(
         return given[mask], block, w.targets[mask]
 
     # The training windows as the network learnt them (noise and all) for its second fit.
-    learnt = subset(train, inputs, baseline_rows(train, inputs, pump_baseline))
+    learnt = subset(train, inputs, pump_baseline.rows(inputs, train.baselines))
     checked = subset(validation, validation.inputs, found["validation"])
-    extended, fit = train_baseline_network(model, scaled, learnt, checked, config)
+    extended, fit = train_baseline_network(model, scaler, learnt, checked, config)
 
     def answers(given: np.ndarray, block: np.ndarray, targets: np.ndarray) -> tuple:
         """The baseline network's indices (0–100) of windows with a baseline, and the truth."""
-        predicted = extended.predict([scaled(given), block], batch_size=1024, verbose=0)
+        predicted = extended.predict([scaler.clipped(given), block], batch_size=1024, verbose=0)
         return np.asarray(predicted) * 100, targets * 100
 
     calibration = fit_band_calibration(*answers(*checked))
-    check = [scaled(checked[0][:64]), checked[1][:64]]
+    check = [scaler.clipped(checked[0][:64]), checked[1][:64]]
     record = {
         **pump_baseline.describe(),
         "band_calibration": calibration,
