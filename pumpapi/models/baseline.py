@@ -18,7 +18,7 @@ fitted at training on the training pumps' readings (`LoadNormalisation.fit`) and
 the version: a real fleet's pumps need not follow the simulator's laws.
 
 The same definition is computed in numpy for training and evaluation (`at_window_starts`, from
-a pump's readings at one a minute) and in SQL for serving (pumpapi.db.store, `BASELINES_SQL`).
+a pump's readings at one a minute) and in SQL for serving (pumpapi.db.baselines, `BASELINES_SQL`).
 docs/window-models.md ("A pump's own week") says what it gains and costs.
 """
 

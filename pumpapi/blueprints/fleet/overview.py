@@ -393,16 +393,16 @@ def pump_detail(
         ends = last_run_ends(running(window.values), points, timesteps=1)
         # Every point with the pump's baseline of the latest one: a week's percentile moves
         # little within the hours shown, and the last point is /machine/gru/predict's answer.
-        start = window.timestamps[max(0, ends[-1] - WINDOW + 1)]
+        firsts = [max(0, e - WINDOW + 1) for e in ends]
+        start = window.timestamps[firsts[-1]]
         baseline = _baselines(store, health, {machine: start}, outcome).get(machine)
         assessed = [
-            health.assess(window.values[max(0, e - WINDOW + 1) : e + 1], baseline) for e in ends
+            health.assess(window.values[f : e + 1], baseline)
+            for f, e in zip(firsts, ends, strict=True)
         ]
         for index in INDICES:
             history[index] = [a.indices[index] for a in assessed]
-        explanation = health_explanation(
-            health, window.values[max(0, ends[-1] - WINDOW + 1) : ends[-1] + 1]
-        )
+        explanation = health_explanation(health, window.values[firsts[-1] : ends[-1] + 1])
         detail["health"] = {
             "assessment": assessed[-1],
             "reasons": {i: explanation[i]["reasons"] for i in INDICES},
